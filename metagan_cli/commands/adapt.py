@@ -1,0 +1,17 @@
+"""`metagan adapt`."""
+import hydra
+
+from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, optional_int,
+                                            quiet_libraries, required, run_dir)
+
+
+@hydra.main(version_base=VERSION_BASE, config_path=CONFIG_PATH, config_name="adapt")
+def main(cfg) -> None:
+    checkpoint = required(cfg, "checkpoint")
+    cls, shots, steps = optional_int(cfg, "class"), optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
+    seed = optional_int(cfg, "seed") or 0
+    quiet_libraries()
+    from metagan_cli.workflows.adapt import adapt
+    from metagan_cli.workflows.common import enable_compilation_cache
+    enable_compilation_cache()
+    adapt(checkpoint, run_dir(), cls=cls, images_dir=cfg.images, shots=shots, steps=steps, seed=seed)

@@ -1,0 +1,51 @@
+"""Shared glue between a Hydra config and the workflows."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from metagan_cli.config import MetaLearnConfig, from_dict, validate
+from metagan_cli.errors import UserError
+
+CONFIG_PATH = "pkg://metagan_cli.conf"   # conf/ at the top of the repo, shipped in the package
+VERSION_BASE = "1.3"
+
+
+def run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def plain(cfg: DictConfig) -> dict:
+    """Resolves interpolations and drops Hydra's own node."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    values.pop("hydra", None)
+    return values
+
+
+def required(cfg: DictConfig, key: str) -> str:
+    if OmegaConf.is_missing(cfg, key) or cfg[key] in (None, ""):
+        raise UserError(f"{key}= is required (for example {key}=runs/meta-train/...)")
+    return cfg[key]
+
+
+def meta_learn_config(cfg: DictConfig) -> MetaLearnConfig:
+    """The meta-train config as a frozen, validated dataclass."""
+    values = plain(cfg)
+    return validate(from_dict(MetaLearnConfig, values))
+
+
+def quiet_libraries() -> None:
+    for name in ("absl", "orbax", "jax._src.xla_bridge", "jax._src.compilation_cache"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def optional_int(cfg: DictConfig, key: str) -> int | None:
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{key} must be an integer, got {value!r}")
+    return value

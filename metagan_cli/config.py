@@ -1,0 +1,214 @@
+"""Frozen configuration dataclasses shared by the command layer and the JAX core.
+
+The command layer turns Hydra's OmegaConf tree into these (``from_dict``) before any
+jitted code runs, so the core never sees OmegaConf and every value is type-checked
+once, with an error message that names the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "fewshot_digits"
+    source: str = "sklearn_digits"   # where the class-indexed images come from
+    image_size: int = 16             # images are resized to this; the model follows
+    train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    test_classes: tuple[int, ...] = (7, 8, 9)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    image_size: int = 32      # square images; a power of two >= 8
+    channels: int = 1
+    z_dim: int = 64
+    width: int = 32           # channels of the widest-resolution feature map
+    norm: str = "layer"       # layer | group | none (no BatchNorm: tasks are adapted alone)
+
+
+@dataclass(frozen=True)
+class GanLossConfig:
+    kind: str = "nonsaturating"   # nonsaturating | wgan_gp | hinge
+    gp_weight: float = 10.0       # WGAN-GP only
+    kl_weight: float = 0.0        # optional E_x KL(p(y|x) || p(y)) regulariser; 0 = off
+    kl_classes: int = 10          # size of the discriminator's auxiliary class head
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"        # adam | sgd
+    lr: float = 1e-3
+    b1: float = 0.5
+    b2: float = 0.999
+    momentum: float = 0.0     # sgd only
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    name: str = "reptile"
+    meta_batch: int = 4       # tasks per meta-iteration
+    inner_steps: int = 10     # inner GAN steps per task
+    n_critic: int = 1         # discriminator updates per inner step
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the inner loop and the task batch are laid out for XLA (speed only)."""
+    scan_unroll: Union[int, str] = "auto"     # int >= 1, "full", or "auto" (per backend)
+    task_batching: str = "auto"              # vmap | map | unrolled | auto (per backend)
+    remat: bool = False                      # jax.checkpoint each inner step
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000             # meta-iterations
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data_dir: Union[str, None] = None    # datasets that read files; None = the task's default
+
+
+@dataclass(frozen=True)
+class MetaLearnConfig:
+    """Everything the core needs to meta-train and adapt; saved with every run."""
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    gan_loss: GanLossConfig = field(default_factory=GanLossConfig)
+    inner_optim: OptimConfig = field(default_factory=OptimConfig)
+    outer_optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4))
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0
+    shots: int = 4
+
+
+def _check_value(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a group of keys, got {value!r}")
+        return from_dict(hint, value, prefix=key + ".")
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check_value(value, option, key)
+            except ConfigError:
+                continue
+        names = " or ".join(_type_name(a) for a in typing.get_args(hint))
+        raise ConfigError(f"{key} must be {names}, got {value!r}")
+    if origin is tuple:
+        (item_hint, _) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_check_value(v, item_hint, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is type(None):
+        if value is not None:
+            raise ConfigError(f"{key} must be null, got {value!r}")
+        return None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {key}")
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            type(None): "null"}.get(hint, str(hint))
+
+
+def from_dict(cls, values: dict, prefix: str = ""):
+    """Builds dataclass ``cls`` from a plain dict, type-checking every field."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' "
+                          f"(known keys here: {', '.join(sorted(names))})")
+    kwargs = {name: _check_value(values[name], hints[name], prefix + name)
+              for name in names if name in values}
+    return cls(**kwargs)
+
+
+def to_dict(config) -> dict:
+    """The inverse of ``from_dict``: JSON-ready nested dicts (tuples become lists)."""
+    def convert(value):
+        if isinstance(value, tuple):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+    return convert(dataclasses.asdict(config))
+
+
+def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
+    """Checks relations between values that types alone do not catch."""
+    size = cfg.model.image_size
+    if size != cfg.task.image_size:
+        raise ConfigError(f"model.image_size ({size}) differs from task.image_size "
+                          f"({cfg.task.image_size}); set task.image_size instead")
+    if size < 8 or size & (size - 1):
+        raise ConfigError(f"model.image_size must be a power of two >= 8, got {size}")
+    choices = {
+        "model.norm": (cfg.model.norm, ("layer", "group", "none")),
+        "gan_loss.kind": (cfg.gan_loss.kind, ("nonsaturating", "wgan_gp", "hinge")),
+        "inner_optim.name": (cfg.inner_optim.name, ("adam", "sgd")),
+        "outer_optim.name": (cfg.outer_optim.name, ("adam", "sgd")),
+        "algo.name": (cfg.algo.name, ("reptile",)),
+        "loop.task_batching": (cfg.loop.task_batching, ("auto", "vmap", "map", "unrolled")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+    unroll = cfg.loop.scan_unroll
+    if isinstance(unroll, str) and unroll not in ("auto", "full"):
+        raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")
+    if isinstance(unroll, int) and unroll < 1:
+        raise ConfigError(f"loop.scan_unroll must be >= 1, got {unroll}")
+    positive = {"shots": cfg.shots, "algo.meta_batch": cfg.algo.meta_batch,
+                "algo.inner_steps": cfg.algo.inner_steps, "algo.n_critic": cfg.algo.n_critic,
+                "train.steps": cfg.train.steps, "train.log_every": cfg.train.log_every,
+                "train.sample_every": cfg.train.sample_every,
+                "train.checkpoint_every": cfg.train.checkpoint_every,
+                "train.keep_checkpoints": cfg.train.keep_checkpoints,
+                "model.z_dim": cfg.model.z_dim, "model.width": cfg.model.width,
+                "model.channels": cfg.model.channels}
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    if cfg.model.norm == "group" and cfg.model.width % 16:
+        raise ConfigError("model.norm=group needs model.width divisible by 16 (8 groups)")
+    if cfg.inner_optim.lr <= 0 or cfg.outer_optim.lr <= 0:
+        raise ConfigError("inner_optim.lr and outer_optim.lr must be > 0")
+    overlap = set(cfg.task.train_classes) & set(cfg.task.test_classes)
+    if overlap:
+        raise ConfigError(f"task classes {sorted(overlap)} are in both train_classes and test_classes")
+    return cfg

@@ -1,0 +1,1 @@
+"""The JAX core: pure functions over parameter pytrees.  No Hydra, no file I/O."""

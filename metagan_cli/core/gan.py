@@ -1,0 +1,40 @@
+"""A generator/discriminator pair as pure functions over one parameter pytree
+``{"g": ..., "d": ...}``, so that grad, vmap, scan and checkpoint compose freely."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+
+from metagan_cli.config import GanLossConfig, ModelConfig
+from metagan_cli.core.models import Discriminator, Generator
+
+
+@dataclass(frozen=True)
+class Gan:
+    model: ModelConfig
+    loss: GanLossConfig
+
+    @property
+    def aux_classes(self) -> int:
+        return self.loss.kl_classes if self.loss.kl_weight > 0 else 0
+
+    def init(self, key: jax.Array) -> dict:
+        g_key, d_key = jax.random.split(key)
+        size, ch = self.model.image_size, self.model.channels
+        z = jax.numpy.zeros((1, self.model.z_dim))
+        x = jax.numpy.zeros((1, size, size, ch))
+        return {"g": Generator(self.model).init(g_key, z)["params"],
+                "d": Discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
+
+    def generate(self, g_params, z: jax.Array) -> jax.Array:
+        return Generator(self.model).apply({"params": g_params}, z)
+
+    def discriminate(self, d_params, x: jax.Array):
+        return Discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
+
+    def latents(self, key: jax.Array, n: int) -> jax.Array:
+        return jax.random.normal(key, (n, self.model.z_dim))
+
+    def sample(self, g_params, key: jax.Array, n: int) -> jax.Array:
+        return self.generate(g_params, self.latents(key, n))

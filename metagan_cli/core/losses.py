@@ -1,0 +1,68 @@
+"""GAN losses as pure functions of discriminator parameters and image batches.
+
+All losses are written as quantities to *minimise*: the discriminator minimises
+``discriminator_loss`` and the generator minimises ``generator_loss``.
+
+The optional KL regulariser (``gan_loss.kl_weight > 0``) is the article's term
+``E_x KL(p_theta(y|x) || p(y))``: ``p_theta(y|x)`` is the softmax of an auxiliary
+class head on the discriminator's features, ``x`` runs over the real images of the
+batch, and ``p(y)`` is the batch marginal of ``p_theta(y|x)``.  The discriminator
+maximises it (it is the mutual information between an image and the head's class,
+so it pushes D's features to separate images into confident, balanced groups),
+which enters its loss with a minus sign.  See docs/objective.md.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from metagan_cli.config import GanLossConfig
+
+DiscriminatorApply = Callable[[dict, jax.Array], tuple[jax.Array, jax.Array | None]]
+
+
+def kl_to_marginal(aux_logits: jax.Array) -> jax.Array:
+    """Mean over the batch of KL(p(y|x) || p(y)), p(y) the batch mean of p(y|x)."""
+    log_p = jax.nn.log_softmax(aux_logits, axis=-1)
+    log_marginal = jnp.log(jnp.mean(jnp.exp(log_p), axis=0) + 1e-12)
+    return jnp.mean(jnp.sum(jnp.exp(log_p) * (log_p - log_marginal), axis=-1))
+
+
+def gradient_penalty(d_apply: DiscriminatorApply, d_params, real, fake, key) -> jax.Array:
+    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2], the norm over each sample's pixels
+    and channels together (not per pixel, as some public code does)."""
+    eps = jax.random.uniform(key, (real.shape[0], 1, 1, 1))
+    mixed = eps * real + (1.0 - eps) * fake
+    grads = jax.grad(lambda x: jnp.sum(d_apply(d_params, x)[0]))(mixed)
+    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+    return jnp.mean((norms - 1.0) ** 2)
+
+
+def discriminator_loss(cfg: GanLossConfig, d_apply: DiscriminatorApply, d_params,
+                       real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+    real_logit, real_aux = d_apply(d_params, real)
+    fake_logit, _ = d_apply(d_params, fake)
+    if cfg.kind == "nonsaturating":
+        loss = jnp.mean(jax.nn.softplus(-real_logit)) + jnp.mean(jax.nn.softplus(fake_logit))
+    elif cfg.kind == "hinge":
+        loss = jnp.mean(jax.nn.relu(1.0 - real_logit)) + jnp.mean(jax.nn.relu(1.0 + fake_logit))
+    elif cfg.kind == "wgan_gp":
+        loss = (jnp.mean(fake_logit) - jnp.mean(real_logit)
+                + cfg.gp_weight * gradient_penalty(d_apply, d_params, real, fake, key))
+    else:
+        raise ValueError(f"unknown GAN loss {cfg.kind!r}")
+    if cfg.kl_weight > 0.0:
+        loss = loss - cfg.kl_weight * kl_to_marginal(real_aux)
+    return loss
+
+
+def generator_loss(cfg: GanLossConfig, d_apply: DiscriminatorApply, d_params,
+                   fake: jax.Array) -> jax.Array:
+    fake_logit, _ = d_apply(d_params, fake)
+    if cfg.kind == "nonsaturating":
+        return jnp.mean(jax.nn.softplus(-fake_logit))
+    if cfg.kind in ("hinge", "wgan_gp"):
+        return -jnp.mean(fake_logit)
+    raise ValueError(f"unknown GAN loss {cfg.kind!r}")

@@ -1,0 +1,33 @@
+"""The meta-training state: one plain pytree, checkpointed as it is.
+
+``{"step", "params": {"g", "d"}, "outer_opt", "key"}``.  Every random draw of meta-step
+``s`` comes from ``fold_in(key, s)``, so a run resumed from a checkpoint continues the
+same random stream as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.optim import make_optimizer
+
+# fold_in tags that keep the independent random streams of one seed apart
+INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, ADAPT_STREAM, EVAL_STREAM = range(5)
+
+
+def root_key(seed: int) -> jax.Array:
+    return jax.random.PRNGKey(seed)
+
+
+def init_params(cfg: MetaLearnConfig, gan: Gan) -> dict:
+    return gan.init(jax.random.fold_in(root_key(cfg.seed), INIT_STREAM))
+
+
+def init_meta_state(cfg: MetaLearnConfig, gan: Gan) -> dict:
+    params = init_params(cfg, gan)
+    return {"step": jnp.zeros((), jnp.int32),
+            "params": params,
+            "outer_opt": make_optimizer(cfg.outer_optim).init(params),
+            "key": jax.random.fold_in(root_key(cfg.seed), TRAIN_STREAM)}

@@ -1,0 +1,1 @@
+"""Measuring whether adapted generators produce the class they were shown."""

@@ -1,0 +1,82 @@
+"""Adapt a meta-learned (or any) checkpoint to K support images of one class."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from metagan_cli.core.episodes import sample_from_class
+from metagan_cli.core.inner_loop import make_inner_loop
+from metagan_cli.core.meta_state import ADAPT_STREAM, SAMPLE_STREAM, root_key
+from metagan_cli.data.imaging import load_image_folder
+from metagan_cli.data.tasks import check_enough_images, load_task_images, to_class_images
+from metagan_cli.errors import UserError
+from metagan_cli.runs import images
+from metagan_cli.runs.checkpoints import Checkpoints
+from metagan_cli.runs.run_dir import write_run_info
+from metagan_cli.workflows.common import adapted_state_like, load_run
+
+log = logging.getLogger("metagan")
+GRID_SAMPLES = 32
+
+
+def class_support(cfg, cls: int, shots: int, seed: int) -> np.ndarray:
+    """``shots`` images of class ``cls`` of the run's task, chosen by ``seed``."""
+    task = cfg.task
+    if cls not in task.train_classes + task.test_classes:
+        raise UserError(f"class={cls} is not a class of task {task.name} "
+                        f"(held out: {list(task.test_classes)})")
+    if cls in task.train_classes:
+        log.warning("class %d was seen in meta-training; held-out classes are %s",
+                    cls, list(task.test_classes))
+    data = load_task_images(task, cfg.model.image_size, cfg.data)
+    check_enough_images(data, [cls], shots, f"shots={shots}")
+    key = jax.random.fold_in(root_key(seed), ADAPT_STREAM)
+    return np.asarray(sample_from_class(key, to_class_images(data), cls, shots))
+
+
+def folder_support(cfg, path: str, shots: int | None) -> np.ndarray:
+    support = load_image_folder(path, cfg.model.image_size, cfg.model.channels,
+                                min_images=shots or 1)
+    return support[:shots] if shots else support
+
+
+def adapt(checkpoint: str, out_dir: str | Path, cls: int | None = None,
+          images_dir: str | None = None, shots: int | None = None,
+          steps: int | None = None, seed: int = 0) -> dict:
+    """Adapts into ``out_dir``; returns a summary (also written to run.json)."""
+    if (cls is None) == (images_dir is None):
+        raise UserError("give exactly one of class=N (a class of the task) or images=DIR")
+    if shots is not None and shots < 1:
+        raise UserError(f"shots must be >= 1, got {shots}")
+    if steps is not None and steps < 0:
+        raise UserError(f"adapt.steps must be >= 0, got {steps}")
+    source_dir, info, cfg, gan, params = load_run(checkpoint)
+    steps = cfg.algo.inner_steps if steps is None else steps
+    if cls is not None:
+        support = class_support(cfg, cls, shots or cfg.shots, seed)
+    else:
+        support = folder_support(cfg, images_dir, shots)
+    log.info("adapting %s to %d support images for %d steps", source_dir, len(support), steps)
+
+    adapt_fn = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, steps))
+    key = jax.random.fold_in(root_key(seed), ADAPT_STREAM)
+    adapted, losses = adapt_fn(params, support, jax.random.fold_in(key, 1))
+
+    out_dir = Path(out_dir)
+    Checkpoints(out_dir).save(steps, adapted_state_like(adapted))
+    z = gan.latents(jax.random.fold_in(root_key(seed), SAMPLE_STREAM), GRID_SAMPLES)
+    before, after = gan.generate(params["g"], z), gan.generate(adapted["g"], z)
+    images.save_labelled_rows(out_dir / "adapt_grid.png", [
+        (f"support ({len(support)} shots)", support),
+        ("before adaptation", before),
+        (f"after {steps} adaptation steps", after)], columns=16)
+    summary = {"source": str(Path(source_dir).absolute()),
+               "class": cls, "images": str(Path(images_dir).absolute()) if images_dir else None,
+               "shots": int(len(support)), "adapt_steps": steps, "seed": seed,
+               "final_d_loss": float(losses[-1, 0]) if steps else None,
+               "final_g_loss": float(losses[-1, 1]) if steps else None}
+    write_run_info(out_dir, "adapted", cfg, adaptation=summary)
+    return summary

@@ -1,0 +1,46 @@
+"""Pieces the workflows share: the JAX runtime, and loading parameters from a run dir."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.meta_state import init_meta_state, init_params
+from metagan_cli.errors import UserError
+from metagan_cli.runs.checkpoints import Checkpoints
+from metagan_cli.runs.run_dir import read_run_info
+
+
+def enable_compilation_cache() -> None:
+    """Persists compiled XLA programs between commands (adapt and eval reuse what
+    meta-train compiled).  METAGAN_COMPILATION_CACHE=off disables it."""
+    where = os.environ.get("METAGAN_COMPILATION_CACHE",
+                           str(Path.home() / ".cache" / "metagan" / "xla"))
+    if where.lower() in ("off", "0", "none", ""):
+        return
+    jax.config.update("jax_compilation_cache_dir", where)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
+
+
+def adapted_state_like(params: dict) -> dict:
+    """The pytree an adapt dir checkpoints: adapted parameters and the step count."""
+    return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params}
+
+
+def load_run(path) -> tuple[Path, dict, MetaLearnConfig, Gan, dict]:
+    """``checkpoint=PATH`` -> (run dir, run.json, config, gan, parameters {"g", "d"})."""
+    run_dir, info, cfg = read_run_info(path)
+    gan = Gan(cfg.model, cfg.gan_loss)
+    checkpoints = Checkpoints(run_dir, read_only=True)
+    if checkpoints.latest_step() is None:
+        raise UserError(f"checkpoint={path} has no finished checkpoint; let meta-train save one first")
+    if info["kind"] == "meta-train":
+        like = init_meta_state(cfg, gan)
+    else:
+        like = adapted_state_like(init_params(cfg, gan))
+    state = checkpoints.restore(like)
+    checkpoints.close()
+    return run_dir, info, cfg, gan, state["params"]

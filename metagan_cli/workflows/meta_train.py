@@ -1,0 +1,101 @@
+"""The meta-training loop: one jitted meta-step over a plain state pytree, with
+logging, sample grids and checkpoints around it.  Rerunning into the same run dir
+resumes from its last checkpoint."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from metagan_cli.config import MetaLearnConfig, to_dict
+from metagan_cli.core.algorithms import make_meta_step
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.meta_state import SAMPLE_STREAM, init_meta_state, root_key
+from metagan_cli.data.tasks import check_enough_images, load_task_images, to_class_images
+from metagan_cli.errors import UserError
+from metagan_cli.runs import images
+from metagan_cli.runs.checkpoints import Checkpoints
+from metagan_cli.runs.metrics import MetricsLog
+from metagan_cli.runs.progress import Progress
+from metagan_cli.runs.run_dir import RUN_FILE, read_run_info, write_run_info
+
+log = logging.getLogger("metagan")
+GRID_SAMPLES = 64
+
+
+def _check_resumable(run_dir: Path, cfg: MetaLearnConfig) -> None:
+    if not (run_dir / RUN_FILE).exists():
+        return
+    _, info, old = read_run_info(run_dir) if (run_dir / "checkpoints").is_dir() else (None, None, None)
+    if old is None:
+        return
+    mine, theirs = to_dict(cfg), to_dict(old)
+    mine["train"].pop("steps"), theirs["train"].pop("steps")   # a longer budget may resume
+    if mine != theirs:
+        raise UserError(f"run dir {run_dir} holds a run with a different config; "
+                        f"choose another hydra.run.dir= or rerun with the same settings")
+
+
+def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
+    """Meta-trains into ``run_dir``; returns the last logged metrics."""
+    run_dir = Path(run_dir)
+    gan = Gan(cfg.model, cfg.gan_loss)
+    data = load_task_images(cfg.task, cfg.model.image_size, cfg.data)
+    check_enough_images(data, cfg.task.train_classes, cfg.shots, f"shots={cfg.shots}")
+    device_data = to_class_images(data)
+    classes = jnp.asarray(cfg.task.train_classes, jnp.int32)
+
+    _check_resumable(run_dir, cfg)
+    checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
+    state = init_meta_state(cfg, gan)
+    start = checkpoints.latest_step() or 0
+    if start:
+        state = checkpoints.restore(state)
+        log.info("resuming from the checkpoint at step %d", start)
+    write_run_info(run_dir, "meta-train", cfg)
+
+    donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
+    step_fn = jax.jit(make_meta_step(cfg, gan), donate_argnums=donate)
+    sample_fn = jax.jit(gan.generate)
+    fixed_z = gan.latents(jax.random.fold_in(root_key(cfg.seed), SAMPLE_STREAM), GRID_SAMPLES)
+    inner_per_step = cfg.algo.inner_steps * cfg.algo.meta_batch
+
+    metrics_log = MetricsLog(run_dir)
+    progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
+                        log_every=cfg.train.log_every)
+    t_start = time.perf_counter()
+    window_start, window_t = start, None
+    record = {}
+    try:
+        for step in range(start + 1, cfg.train.steps + 1):
+            state, metrics = step_fn(state, device_data, classes)
+            if window_t is None:               # the first call compiles: keep it out of rates
+                jax.block_until_ready(metrics)
+                compile_s = time.perf_counter() - t_start
+                log.info("compiled the meta-step in %.1f s", compile_s)
+                window_start, window_t = step, time.perf_counter()
+            last = step == cfg.train.steps
+            if step % cfg.train.log_every == 0 or last:
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                now = time.perf_counter()
+                rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
+                record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
+                          "inner_steps_per_s": round(rate, 2) if step > window_start else None}
+                metrics_log.write(record)
+                window_start, window_t = step, now
+                progress.update(0, d_loss=metrics["d_loss"], g_loss=metrics["g_loss"])
+            if step % cfg.train.sample_every == 0 or last:
+                grid = images.save_grid(run_dir / "samples" / f"step_{step:06d}.png",
+                                        sample_fn(state["params"]["g"], fixed_z), columns=8)
+                metrics_log.image("samples", grid, step)
+            if step % cfg.train.checkpoint_every == 0 or last:
+                checkpoints.save(step, state)
+            progress.update(1)
+    finally:
+        progress.close()
+        metrics_log.close()
+        checkpoints.close()
+    return record
