@@ -40,6 +40,12 @@ def one_line(error: BaseException) -> str:
     return " ".join(parts) or "invalid input"
 
 
+def report_user_error(message: str) -> None:
+    """Prints ``metagan <command>: error: <message>`` and exits with status 2."""
+    print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
 def _user_error_types() -> tuple[type, ...]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -71,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         importlib.import_module(COMMANDS[command][0]).main()
     except user_errors as error:
-        print(f"metagan {command}: error: {one_line(error)}", file=sys.stderr)
-        return USAGE_ERROR
+        report_user_error(one_line(error))
     except BrokenPipeError:            # e.g. `metagan meta-train --help | head`
         sys.stderr.close()
         return 0

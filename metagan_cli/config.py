@@ -28,7 +28,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    image_size: int = 32      # square images; a power of two >= 8
+    image_size: int = 16      # square images; a power of two >= 8; equals task.image_size
     channels: int = 1
     z_dim: int = 64
     width: int = 32           # channels of the widest-resolution feature map
@@ -46,7 +46,7 @@ class GanLossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "adam"        # adam | sgd
-    lr: float = 1e-3
+    lr: float = 5e-3
     b1: float = 0.5
     b2: float = 0.999
     momentum: float = 0.0     # sgd only

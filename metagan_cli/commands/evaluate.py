@@ -1,11 +1,12 @@
 """`metagan eval`."""
 import hydra
 
-from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, optional_int,
+from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_user_errors, optional_int,
                                             quiet_libraries, required, run_dir)
 
 
 @hydra.main(version_base=VERSION_BASE, config_path=CONFIG_PATH, config_name="eval")
+@reports_user_errors
 def main(cfg) -> None:
     checkpoint = required(cfg, "checkpoint")
     shots, steps = optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")

@@ -1,17 +1,31 @@
 """Shared glue between a Hydra config and the workflows."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from metagan_cli.config import MetaLearnConfig, from_dict, validate
+from metagan_cli.cli import report_user_error
+from metagan_cli.config import ConfigError, MetaLearnConfig, from_dict, validate
 from metagan_cli.errors import UserError
 
 CONFIG_PATH = "pkg://metagan_cli.conf"   # conf/ at the top of the repo, shipped in the package
 VERSION_BASE = "1.3"
+
+
+def reports_user_errors(command):
+    """Turns a user mistake raised inside the Hydra job into one line and exit status 2
+    (raised past Hydra, it would print its own report first)."""
+    @functools.wraps(command)
+    def wrapper(cfg):
+        try:
+            return command(cfg)
+        except (UserError, ConfigError) as error:
+            report_user_error(str(error))
+    return wrapper
 
 
 def run_dir() -> Path:

@@ -1,11 +1,12 @@
 """`metagan sample`."""
 import hydra
 
-from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, optional_int,
+from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_user_errors, optional_int,
                                             quiet_libraries, required, run_dir)
 
 
 @hydra.main(version_base=VERSION_BASE, config_path=CONFIG_PATH, config_name="sample")
+@reports_user_errors
 def main(cfg) -> None:
     checkpoint = required(cfg, "checkpoint")
     n, seed = optional_int(cfg, "n"), optional_int(cfg, "seed") or 0

@@ -1,0 +1,145 @@
+"""End to end through the real `metagan` entry point, in a tiny configuration."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = ["task.image_size=8", "model.width=8", "model.z_dim=8", "algo.meta_batch=2",
+        "algo.inner_steps=2", "train.steps=4", "train.log_every=2", "train.sample_every=2",
+        "train.checkpoint_every=2"]
+
+
+def metagan(*args, cwd, check=True):
+    exe = shutil.which("metagan")
+    cmd = [exe] if exe else [sys.executable, "-m", "metagan_cli"]
+    env = {**os.environ, "METAGAN_COMPILATION_CACHE": "off"}
+    result = subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"metagan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cli")
+    metagan("meta-train", *TINY, "hydra.run.dir=runs/train", cwd=work)
+    return work, work / "runs" / "train"
+
+
+@pytest.mark.slow
+def test_meta_train_writes_the_run_dir(trained):
+    _, run = trained
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "meta_train.log").is_file()
+    assert json.loads((run / "run.json").read_text())["kind"] == "meta-train"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    for r in records:
+        assert {"step", "time_s", "d_loss", "g_loss", "inner_steps_per_s"} <= set(r)
+        assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
+    assert records[-1]["inner_steps_per_s"] > 0
+    assert (run / "samples" / "step_000004.png").is_file()
+    assert any((run / "tensorboard").iterdir())
+
+
+@pytest.mark.slow
+def test_adapt_to_a_held_out_class_and_to_a_folder(trained):
+    work, run = trained
+    metagan("adapt", f"checkpoint={run}", "class=8", "hydra.run.dir=runs/adapt8", cwd=work)
+    adapted = work / "runs" / "adapt8"
+    info = json.loads((adapted / "run.json").read_text())
+    assert info["kind"] == "adapted" and info["adaptation"]["class"] == 8
+    assert info["adaptation"]["shots"] == 4 and info["adaptation"]["adapt_steps"] == 2
+    assert Image.open(adapted / "adapt_grid.png").size[0] > 0
+
+    folder = work / "my_images"
+    folder.mkdir()
+    for i, mode in enumerate(["L", "RGB", "RGBA", "1"]):
+        Image.new(mode, (20 + i, 20)).save(folder / f"img{i}.png")
+    Image.new("RGB", (28, 28)).save(folder / "img4.jpg")
+    metagan("adapt", f"checkpoint={run}", "images=my_images", "adapt.steps=3",
+            "hydra.run.dir=runs/adapt_folder", cwd=work)
+    info = json.loads((work / "runs" / "adapt_folder" / "run.json").read_text())
+    assert info["adaptation"]["shots"] == 5 and info["adaptation"]["adapt_steps"] == 3
+
+
+@pytest.mark.slow
+def test_sample_is_deterministic_per_seed(trained):
+    work, run = trained
+    for name, seed in (("s1", 0), ("s2", 0), ("s3", 1)):
+        metagan("sample", f"checkpoint={run}", "n=10", f"seed={seed}", f"hydra.run.dir=runs/{name}", cwd=work)
+    load = lambda name: np.load(work / "runs" / name / "samples.npz")["images"]
+    assert load("s1").shape == (10, 8, 8, 1) and load("s1").dtype == np.uint8
+    np.testing.assert_array_equal(load("s1"), load("s2"))
+    assert not np.array_equal(load("s1"), load("s3"))
+    assert (work / "runs" / "s1" / "samples.png").is_file()
+
+
+@pytest.mark.slow
+def test_eval_writes_records_for_both_methods(trained):
+    work, run = trained
+    out = metagan("eval", f"checkpoint={run}", "eval.episodes=1", "eval.samples=10",
+                  "hydra.run.dir=runs/eval", cwd=work)
+    assert "reference classifier" in out.stdout and "for evaluation only" in out.stdout
+    result = json.loads((work / "runs" / "eval" / "eval.json").read_text())
+    records = result["records"]
+    assert {r["method"] for r in records} == {"reptile", "random-init"}
+    assert {r["class"] for r in records} == {7, 8, 9, "all held-out"}
+    for r in records:
+        assert {"method", "class", "shots", "adapt_steps", "metric", "value"} <= set(r)
+        assert 0.0 <= r["value"] <= 1.0
+    meta = result["metadata"]
+    assert meta["seed"] == 0 and meta["samples_per_episode"] == 10 and "jax" in meta["versions"]
+    assert meta["classifier"]["held_out_accuracy"] > 0.9
+    assert (work / "runs" / "eval" / "recognisability.png").is_file()
+
+
+@pytest.mark.slow
+def test_rerun_into_the_same_dir_resumes(trained):
+    work, run = trained
+    shutil.copytree(run, work / "runs" / "resume")
+    out = metagan("meta-train", *TINY[:-4], "train.steps=6", "train.log_every=2",
+                  "train.sample_every=2", "train.checkpoint_every=2", "hydra.run.dir=runs/resume", cwd=work)
+    assert "resuming from the checkpoint at step 4" in out.stderr + out.stdout
+    steps = [json.loads(l)["step"] for l in (work / "runs" / "resume" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+    clash = metagan("meta-train", *TINY, "seed=5", "hydra.run.dir=runs/resume", cwd=work, check=False)
+    assert clash.returncode == 2 and "different config" in clash.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["meta-train", "no_such_key=1"], "no_such_key"),
+    (["meta-train", "train.steps=abc"], "train.steps must be an integer"),
+    (["meta-train", "task=no_such_task"], "no_such_task"),
+    (["meta-train", "model.image_size=12", "task.image_size=12"], "power of two"),
+    (["adapt"], "checkpoint= is required"),
+    (["adapt", "checkpoint=does/not/exist", "class=8"], "no such run dir"),
+    (["sample", "checkpoint=."], "not a metagan run dir"),
+])
+def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
+    result = metagan(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_bare_metagan_lists_the_commands(tmp_path):
+    out = metagan(cwd=tmp_path).stdout
+    for command in ("meta-train", "adapt", "sample", "eval"):
+        assert command in out
+
+
+def test_help_and_cfg_job_work(tmp_path):
+    assert "task: fewshot_digits" in metagan("meta-train", "--help", cwd=tmp_path).stdout
+    job = metagan("meta-train", "--cfg", "job", "algo.inner_steps=7", cwd=tmp_path).stdout
+    assert "inner_steps: 7" in job

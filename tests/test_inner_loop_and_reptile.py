@@ -1,0 +1,134 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from metagan_cli.config import OptimConfig
+from metagan_cli.core.episodes import sample_episodes
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks, resolve_unroll
+from metagan_cli.core.losses import discriminator_loss, generator_loss
+from metagan_cli.core.meta_state import init_meta_state
+from metagan_cli.core.reptile import make_reptile_step, reptile_direction
+from metagan_cli.data.tasks import LabelledImages, to_class_images
+from helpers import tiny_config
+
+tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
+    lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
+
+
+def _setup(**overrides):
+    cfg = tiny_config(**overrides)
+    gan = Gan(cfg.model, cfg.gan_loss)
+    params = gan.init(jax.random.PRNGKey(0))
+    support = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1, maxval=1)
+    return cfg, gan, params, support
+
+
+def test_zero_steps_return_the_initialisation():
+    cfg, gan, params, support = _setup()
+    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 0)(
+        params, support, jax.random.PRNGKey(2))
+    tree_close(adapted, params)
+    assert losses.shape == (0, 2)
+
+
+def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
+    cfg, gan, params, support = _setup()
+    lr, key = cfg.inner_optim.lr, jax.random.PRNGKey(3)
+    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 1)(params, support, key)
+
+    # by hand: the step's key -> one key per D update and one for the G update
+    step_key = jax.random.split(key, 1)[0]
+    d_key, g_key = jax.random.split(step_key, 2)
+    z_key, gp_key = jax.random.split(d_key)
+    fake = gan.sample(params["g"], z_key, 4)
+    d_grad = jax.grad(lambda d: discriminator_loss(gan.loss, gan.discriminate, d, support, fake, gp_key))(params["d"])
+    d_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["d"], d_grad)
+    g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d_new, gan.sample(g, g_key, 4)))(params["g"])
+    g_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["g"], g_grad)
+    tree_close(adapted["d"], d_new, rtol=1e-5, atol=1e-6)
+    tree_close(adapted["g"], g_new, rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("unroll", [1, 2, "full"])
+def test_loop_structure_does_not_change_the_result(unroll):
+    cfg, gan, params, support = _setup()
+    reference = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 3)(params, support, jax.random.PRNGKey(4))
+    loop = cfg.loop.__class__(scan_unroll=unroll, task_batching="unrolled", remat=unroll == 2)
+    other = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, loop, 3))(params, support, jax.random.PRNGKey(4))
+    tree_close(other, reference, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("batching", ["vmap", "map", "unrolled"])
+def test_task_batching_strategies_agree(batching):
+    fn = lambda x, k: (jnp.sum(x ** 2) + jax.random.normal(k), {"y": x * 2})
+    xs, keys = jnp.arange(6.0).reshape(3, 2), jax.random.split(jax.random.PRNGKey(0), 3)
+    out = map_over_tasks(fn, batching)(xs, keys)
+    ref = jax.vmap(fn)(xs, keys)
+    tree_close(out, ref, rtol=1e-6)
+
+
+def test_auto_unroll_is_full_on_cpu_for_short_loops_and_rolled_on_gpu():
+    loop = tiny_config().loop.__class__(scan_unroll="auto")
+    assert resolve_unroll(loop, 10, "cpu") == 10
+    assert resolve_unroll(loop, 10, "gpu") == 1
+
+
+def test_reptile_direction_by_hand():
+    params = {"w": jnp.array([1.0, 2.0])}
+    adapted = {"w": jnp.array([[0.0, 2.0], [1.0, 4.0]])}          # two tasks
+    np.testing.assert_allclose(reptile_direction(params, adapted)["w"], [0.5, -1.0])
+
+
+def _digits_like_data():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 6).astype(np.int32)
+    images = rng.uniform(-1, 1, (60, 8, 8, 1)).astype(np.float32)
+    return to_class_images(LabelledImages(images, labels))
+
+
+def test_reptile_step_with_outer_sgd_moves_init_by_lr_times_mean_displacement():
+    eps = 0.5
+    cfg = tiny_config(outer_optim=OptimConfig(name="sgd", lr=eps))
+    gan = Gan(cfg.model, cfg.gan_loss)
+    data, classes = _digits_like_data(), jnp.arange(7)
+    state = init_meta_state(cfg, gan)
+    new_state, metrics = jax.jit(make_reptile_step(cfg, gan))(state, data, classes)
+
+    # by hand: the same episodes and task keys, adapted one task at a time
+    key = jax.random.fold_in(state["key"], 0)
+    episode_key, inner_key = jax.random.split(key)
+    _, support, _ = sample_episodes(episode_key, data, classes, cfg.algo.meta_batch, cfg.shots)
+    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps)
+    adapted = [inner(state["params"], s, k)[0]
+               for s, k in zip(support, jax.random.split(inner_key, cfg.algo.meta_batch))]
+    mean = jax.tree_util.tree_map(lambda *a: sum(a) / len(a), *adapted)
+    expected = jax.tree_util.tree_map(lambda p, m: p + eps * (m - p), state["params"], mean)
+    tree_close(new_state["params"], expected, rtol=1e-4, atol=1e-6)
+    assert int(new_state["step"]) == 1
+    assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
+
+
+def test_same_seed_same_numbers_and_another_seed_differs():
+    def two_steps(seed):
+        cfg = tiny_config(seed=seed)
+        gan = Gan(cfg.model, cfg.gan_loss)
+        step = jax.jit(make_reptile_step(cfg, gan))
+        state = init_meta_state(cfg, gan)
+        for _ in range(2):
+            state, _ = step(state, _digits_like_data(), jnp.arange(7))
+        return jax.tree_util.tree_leaves(state["params"])
+    a, b, c = two_steps(0), two_steps(0), two_steps(1)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.allclose(x, y) for x, y in zip(a, c))
+
+
+def test_adam_inner_optimiser_runs_and_changes_both_networks():
+    cfg, gan, params, support = _setup(inner_optim=OptimConfig(name="adam", lr=1e-2))
+    adapted, _ = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 2)(params, support, jax.random.PRNGKey(5))
+    for net in ("g", "d"):
+        moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), adapted[net], params[net])
+        assert max(jax.tree_util.tree_leaves(moved)) > 1e-3
