@@ -52,7 +52,8 @@ def meta_learn_config(cfg: DictConfig) -> MetaLearnConfig:
 
 
 def quiet_libraries() -> None:
-    for name in ("absl", "orbax", "jax._src.xla_bridge", "jax._src.compilation_cache"):
+    logging.getLogger("absl").setLevel(logging.ERROR)   # orbax reports routine choices as warnings
+    for name in ("orbax", "jax._src.xla_bridge", "jax._src.compilation_cache", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

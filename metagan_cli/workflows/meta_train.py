@@ -77,6 +77,8 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
                 compile_s = time.perf_counter() - t_start
                 log.info("compiled the meta-step in %.1f s", compile_s)
                 window_start, window_t = step, time.perf_counter()
+                progress.restart_clock()
+            shown = {}
             last = step == cfg.train.steps
             if step % cfg.train.log_every == 0 or last:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -86,14 +88,14 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
                           "inner_steps_per_s": round(rate, 2) if step > window_start else None}
                 metrics_log.write(record)
                 window_start, window_t = step, now
-                progress.update(0, d_loss=metrics["d_loss"], g_loss=metrics["g_loss"])
+                shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
             if step % cfg.train.sample_every == 0 or last:
                 grid = images.save_grid(run_dir / "samples" / f"step_{step:06d}.png",
                                         sample_fn(state["params"]["g"], fixed_z), columns=8)
                 metrics_log.image("samples", grid, step)
             if step % cfg.train.checkpoint_every == 0 or last:
                 checkpoints.save(step, state)
-            progress.update(1)
+            progress.update(1, **shown)
     finally:
         progress.close()
         metrics_log.close()
