@@ -1,0 +1,1 @@
+"""What a run leaves on disk: config, checkpoints, metrics, image grids, progress."""
