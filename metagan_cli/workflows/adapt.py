@@ -73,8 +73,8 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | None = None,
         (f"support ({len(support)} shots)", support),
         ("before adaptation", before),
         (f"after {steps} adaptation steps", after)], columns=16)
-    summary = {"source": str(Path(source_dir).absolute()),
-               "class": cls, "images": str(Path(images_dir).absolute()) if images_dir else None,
+    summary = {"source": str(checkpoint),
+               "class": cls, "images": images_dir,
                "shots": int(len(support)), "adapt_steps": steps, "seed": seed,
                "final_d_loss": float(losses[-1, 0]) if steps else None,
                "final_g_loss": float(losses[-1, 1]) if steps else None}

@@ -104,7 +104,7 @@ def evaluate(checkpoint: str, out_dir: str | Path, shots: int | None = None,
                         "value": round(float(np.mean(pooled)), 4),
                         "std_over_episodes": round(float(np.std(pooled)), 4)})
     result = {"records": records, "metadata": {
-        "checkpoint": str(Path(run_dir).absolute()), "task": cfg.task.name,
+        "checkpoint": str(checkpoint), "task": cfg.task.name,
         "held_out_classes": list(cfg.task.test_classes), "seed": seed,
         "episodes_per_class": episodes, "samples_per_episode": samples,
         "classifier": classifier.describe(), "versions": _versions()}}

@@ -30,5 +30,5 @@ def sample(checkpoint: str, out_dir: str | Path, n: int = 64, seed: int = 0) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     images.save_grid(out_dir / "samples.png", generated[:min(n, 256)])
     np.savez_compressed(out_dir / "samples.npz", images=to_uint8(generated), z=np.asarray(z),
-                        source=str(Path(checkpoint).absolute()), kind=info["kind"], seed=seed)
+                        source=str(checkpoint), kind=info["kind"], seed=seed)
     return out_dir / "samples.npz"
