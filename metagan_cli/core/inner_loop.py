@@ -9,6 +9,7 @@ rolled loop compiles faster at little cost.  Everything is a pure function of
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import jax
@@ -96,6 +97,6 @@ def map_over_tasks(fn: Callable, batching: str, backend: str | None = None) -> C
 
     def unrolled(*args):
         n = jax.tree_util.tree_leaves(args)[0].shape[0]
-        outs = [fn(*jax.tree_util.tree_map(lambda a: a[i], args)) for i in range(n)]
+        outs = [fn(*jax.tree_util.tree_map(operator.itemgetter(i), args)) for i in range(n)]
         return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
     return unrolled

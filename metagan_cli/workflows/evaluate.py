@@ -7,7 +7,6 @@ reference classifier.  Recognisability = the fraction assigned to the target cla
 """
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from pathlib import Path

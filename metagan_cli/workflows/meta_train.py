@@ -27,13 +27,16 @@ GRID_SAMPLES = 64
 
 
 def _check_resumable(run_dir: Path, cfg: MetaLearnConfig) -> None:
-    if not (run_dir / RUN_FILE).exists():
+    """A run dir with checkpoints resumes only under the same config (a larger
+    train.steps may extend it)."""
+    if not (run_dir / RUN_FILE).exists() or not (run_dir / "checkpoints").is_dir():
         return
-    _, info, old = read_run_info(run_dir) if (run_dir / "checkpoints").is_dir() else (None, None, None)
-    if old is None:
-        return
+    _, info, old = read_run_info(run_dir)
+    if info["kind"] != "meta-train":
+        raise UserError(f"run dir {run_dir} holds an adapted GAN, not a meta-train run; "
+                        f"choose another hydra.run.dir=")
     mine, theirs = to_dict(cfg), to_dict(old)
-    mine["train"].pop("steps"), theirs["train"].pop("steps")   # a longer budget may resume
+    mine["train"].pop("steps"), theirs["train"].pop("steps")
     if mine != theirs:
         raise UserError(f"run dir {run_dir} holds a run with a different config; "
                         f"choose another hydra.run.dir= or rerun with the same settings")
