@@ -19,11 +19,23 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TaskConfig:
+    """Where a task's images come from and which classes are held out.
+
+    Held-out classes are chosen by the first of: ``split`` (a split file), explicit
+    ``test_classes``, the source's own held-out split (``tfds_test_split``),
+    ``holdout_group``, ``holdout_fraction``.  A run saves the resolved lists."""
     name: str = "fewshot_digits"
-    source: str = "sklearn_digits"   # where the class-indexed images come from
+    source: str = "sklearn_digits"   # sklearn_digits | tfds | folder
     image_size: int = 16             # images are resized to this; the model follows
     train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     test_classes: tuple[int, ...] = (7, 8, 9)
+    split: Union[str, None] = None   # a shipped split name or a path to a .json split file
+    tfds_name: Union[str, None] = None
+    tfds_train_split: str = "train"
+    tfds_test_split: Union[str, None] = None   # its classes are the held-out ones
+    invert: Union[bool, str] = False           # true | false | auto (light background -> invert)
+    holdout_group: Union[str, None] = None     # folder: hold out a top-level folder (an alphabet)
+    holdout_fraction: Union[float, None] = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    data_dir: Union[str, None] = None    # datasets that read files; None = the task's default
+    data_dir: Union[str, None] = None    # TFDS data dir; None = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    path: Union[str, None] = None        # task=folder: the root of the class folders
+    cache_dir: Union[str, None] = None   # built class arrays; None = $METAGAN_DATA_CACHE or ~/.cache
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,11 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         raise ConfigError("model.norm=group needs model.width divisible by 16 (8 groups)")
     if cfg.inner_optim.lr <= 0 or cfg.outer_optim.lr <= 0:
         raise ConfigError("inner_optim.lr and outer_optim.lr must be > 0")
+    if cfg.task.invert not in (True, False, "auto"):
+        raise ConfigError(f"task.invert must be true, false or auto; got '{cfg.task.invert}'")
+    fraction = cfg.task.holdout_fraction
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise ConfigError(f"task.holdout_fraction must be between 0 and 1, got {fraction}")
     overlap = set(cfg.task.train_classes) & set(cfg.task.test_classes)
     if overlap:
         raise ConfigError(f"task classes {sorted(overlap)} are in both train_classes and test_classes")

@@ -10,7 +10,7 @@ from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks, resolve
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.core.reptile import make_reptile_step, reptile_direction
-from metagan_cli.data.tasks import LabelledImages, to_class_images
+from metagan_cli.data.tasks import TaskData, to_class_images
 from helpers import tiny_config
 
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
@@ -85,8 +85,8 @@ def test_reptile_direction_by_hand():
 def _digits_like_data():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 6).astype(np.int32)
-    images = rng.uniform(-1, 1, (60, 8, 8, 1)).astype(np.float32)
-    return to_class_images(LabelledImages(images, labels))
+    pixels = rng.integers(0, 256, (60, 8, 8, 1)).astype(np.uint8)
+    return to_class_images(TaskData(pixels, labels, [str(i) for i in range(10)], tuple(range(7)), (7, 8, 9)))
 
 
 def test_reptile_step_with_outer_sgd_moves_init_by_lr_times_mean_displacement():

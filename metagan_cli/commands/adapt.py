@@ -9,7 +9,8 @@ from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_u
 @reports_user_errors
 def main(cfg) -> None:
     checkpoint = required(cfg, "checkpoint")
-    cls, shots, steps = optional_int(cfg, "class"), optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
+    cls = cfg["class"]   # an id, or a class name such as Greek/character03
+    shots, steps = optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
     seed = optional_int(cfg, "seed") or 0
     quiet_libraries()
     from metagan_cli.workflows.adapt import adapt

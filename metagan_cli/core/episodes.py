@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 @flax.struct.dataclass
 class ClassImages:
-    images: jax.Array        # [N, H, W, C] float32 in [-1, 1], sorted by class
+    images: jax.Array        # [N, H, W, C] uint8 pixels, sorted by class (4x smaller than float)
     offsets: jax.Array       # [num_classes] int32: first index of each class
     counts: jax.Array        # [num_classes] int32: images per class
     max_count: int = flax.struct.field(pytree_node=False, default=0)
@@ -25,11 +25,11 @@ class ClassImages:
 
 
 def sample_from_class(key: jax.Array, data: ClassImages, cls: jax.Array, n: int) -> jax.Array:
-    """``n`` distinct images of class ``cls`` (needs counts[cls] >= n)."""
+    """``n`` distinct images of class ``cls`` (needs counts[cls] >= n), in [-1, 1]."""
     scores = jax.random.uniform(key, (data.max_count,))
     scores = jnp.where(jnp.arange(data.max_count) < data.counts[cls], scores, jnp.inf)
     picks = jnp.argsort(scores)[:n]
-    return data.images[data.offsets[cls] + picks]
+    return data.images[data.offsets[cls] + picks].astype(jnp.float32) / 127.5 - 1.0
 
 
 def sample_episodes(key: jax.Array, data: ClassImages, classes: jax.Array,

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from metagan_cli.data.imaging import uint8_to_model_input
+from metagan_cli.data.imaging import array_to_pixels
+from metagan_cli.data.source import SourceImages
 
 
-def load_digit_images(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (images [N, size, size, 1] float32 in [-1, 1], labels [N] int)."""
+def load_digit_images(size: int) -> SourceImages:
     digits = load_digits()
-    pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    return uint8_to_model_input(pixels, size), digits.target.astype(np.int32)
+    raw = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    pixels = np.stack([array_to_pixels(im, size) for im in raw])
+    return SourceImages(pixels, digits.target.astype(np.int32), [str(d) for d in range(10)])

@@ -11,7 +11,7 @@ from metagan_cli.core.episodes import sample_from_class
 from metagan_cli.core.inner_loop import make_inner_loop
 from metagan_cli.core.meta_state import ADAPT_STREAM, SAMPLE_STREAM, root_key
 from metagan_cli.data.imaging import load_image_folder
-from metagan_cli.data.tasks import check_enough_images, load_task_images, to_class_images
+from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
 from metagan_cli.errors import UserError
 from metagan_cli.runs import images
 from metagan_cli.runs.checkpoints import Checkpoints
@@ -22,28 +22,34 @@ log = logging.getLogger("metagan")
 GRID_SAMPLES = 32
 
 
-def class_support(cfg, cls: int, shots: int, seed: int) -> np.ndarray:
-    """``shots`` images of class ``cls`` of the run's task, chosen by ``seed``."""
+def class_support(cfg, cls: int | str, shots: int, seed: int) -> tuple[int, np.ndarray]:
+    """``shots`` images of class ``cls`` (an id, or a name such as a folder task's
+    ``Greek/character03``) of the run's task, chosen by ``seed``; returns (id, images)."""
+    data = load_task(cfg)
     task = cfg.task
+    if isinstance(cls, str):
+        if cls not in data.class_names:
+            raise UserError(f"class={cls} is not a class of task {task.name}")
+        cls = data.class_names.index(cls)
     if cls not in task.train_classes + task.test_classes:
         raise UserError(f"class={cls} is not a class of task {task.name} "
-                        f"(held out: {list(task.test_classes)})")
+                        f"(held out: {list(task.test_classes)[:20]})")
     if cls in task.train_classes:
-        log.warning("class %d was seen in meta-training; held-out classes are %s",
-                    cls, list(task.test_classes))
-    data = load_task_images(task, cfg.model.image_size, cfg.data)
+        log.warning("class %s was seen in meta-training; held-out classes are %s",
+                    data.class_names[cls], list(task.test_classes)[:20])
     check_enough_images(data, [cls], shots, f"shots={shots}")
     key = jax.random.fold_in(root_key(seed), ADAPT_STREAM)
-    return np.asarray(sample_from_class(key, to_class_images(data), cls, shots))
+    return cls, np.asarray(sample_from_class(key, to_class_images(data), cls, shots))
 
 
 def folder_support(cfg, path: str, shots: int | None) -> np.ndarray:
+    """The user's images; drawn dark on light, they are inverted like the training data."""
     support = load_image_folder(path, cfg.model.image_size, cfg.model.channels,
-                                min_images=shots or 1)
+                                min_images=shots or 1, invert="auto")
     return support[:shots] if shots else support
 
 
-def adapt(checkpoint: str, out_dir: str | Path, cls: int | None = None,
+def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
           images_dir: str | None = None, shots: int | None = None,
           steps: int | None = None, seed: int = 0) -> dict:
     """Adapts into ``out_dir``; returns a summary (also written to run.json)."""
@@ -56,7 +62,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | None = None,
     source_dir, info, cfg, gan, params = load_run(checkpoint)
     steps = cfg.algo.inner_steps if steps is None else steps
     if cls is not None:
-        support = class_support(cfg, cls, shots or cfg.shots, seed)
+        cls, support = class_support(cfg, cls, shots or cfg.shots, seed)
     else:
         support = folder_support(cfg, images_dir, shots)
     log.info("adapting %s to %d support images for %d steps", source_dir, len(support), steps)

@@ -18,7 +18,7 @@ from metagan_cli import __version__
 from metagan_cli.core.episodes import sample_from_class
 from metagan_cli.core.inner_loop import make_inner_loop
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
-from metagan_cli.data.tasks import check_enough_images, load_task_images, to_class_images
+from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
 from metagan_cli.errors import UserError
 from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
 from metagan_cli.runs import images
@@ -54,7 +54,7 @@ def evaluate(checkpoint: str, out_dir: str | Path, shots: int | None = None,
     steps = cfg.algo.inner_steps if steps is None else steps
     if shots < 1 or steps < 0:
         raise UserError(f"shots must be >= 1 and adapt.steps >= 0 (got {shots}, {steps})")
-    data = load_task_images(cfg.task, cfg.model.image_size, cfg.data)
+    data = load_task(cfg)
     check_enough_images(data, cfg.task.test_classes, shots, f"shots={shots}")
     classifier = ReferenceClassifier.fit(data.images, data.labels, seed=seed)
     log.info("recognisability is judged by a %s (held-out accuracy %.3f)",

@@ -14,7 +14,9 @@ from metagan_cli.config import MetaLearnConfig, to_dict
 from metagan_cli.core.algorithms import make_meta_step
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import SAMPLE_STREAM, init_meta_state, root_key
-from metagan_cli.data.tasks import check_enough_images, load_task_images, to_class_images
+import dataclasses
+
+from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
 from metagan_cli.errors import UserError
 from metagan_cli.runs import images
 from metagan_cli.runs.checkpoints import Checkpoints
@@ -46,10 +48,12 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
     """Meta-trains into ``run_dir``; returns the last logged metrics."""
     run_dir = Path(run_dir)
     gan = Gan(cfg.model, cfg.gan_loss)
-    data = load_task_images(cfg.task, cfg.model.image_size, cfg.data)
-    check_enough_images(data, cfg.task.train_classes, cfg.shots, f"shots={cfg.shots}")
+    data = load_task(cfg)
+    cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
+    check_enough_images(data, data.train_classes, cfg.shots, f"shots={cfg.shots}")
     device_data = to_class_images(data)
-    classes = jnp.asarray(cfg.task.train_classes, jnp.int32)
+    classes = jnp.asarray(data.train_classes, jnp.int32)
+    log.info("meta-training on %d classes; %d held out", len(data.train_classes), len(data.test_classes))
 
     _check_resumable(run_dir, cfg)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
@@ -58,7 +62,7 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
     if start:
         state = checkpoints.restore(state)
         log.info("resuming from the checkpoint at step %d", start)
-    write_run_info(run_dir, "meta-train", cfg)
+    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
 
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     step_fn = jax.jit(make_meta_step(cfg, gan), donate_argnums=donate)
