@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,6 +131,49 @@ def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0] and "Traceback" not in result.stderr
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OMNIGLOT_SMALL = SHARED / "omniglot_small1" / "images_background_small1"
+MNIST_DIR = Path(os.environ.get("TFDS_DATA_DIR") or SHARED / "tfds")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not OMNIGLOT_SMALL.is_dir(), reason=f"no Omniglot images in {OMNIGLOT_SMALL}")
+def test_folder_task_on_omniglot_meta_trains_and_adapts_by_class_name(tmp_path):
+    metagan("meta-train", "task=folder", f"data.path={OMNIGLOT_SMALL}", "task.holdout_group=Greek",
+            f"data.cache_dir={tmp_path / 'cache'}", *TINY, "train.steps=2", "hydra.run.dir=run", cwd=tmp_path)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    held_out = [info["class_names"][c] for c in info["config"]["task"]["test_classes"]]
+    assert len(held_out) == 24 and all(n.startswith("Greek/") for n in held_out)
+    metagan("adapt", "checkpoint=run", "class=Greek/character05", "hydra.run.dir=adapted", cwd=tmp_path)
+    assert json.loads((tmp_path / "adapted" / "run.json").read_text())["adaptation"]["class"] == \
+        info["class_names"].index("Greek/character05")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MNIST_DIR / "mnist").is_dir(), reason=f"no prepared TFDS mnist in {MNIST_DIR}")
+def test_fewshot_mnist_meta_trains_from_the_tfds_data_dir(tmp_path):
+    env_dir = f"data.data_dir={MNIST_DIR}"
+    metagan("meta-train", "task=fewshot_mnist", env_dir, f"data.cache_dir={tmp_path / 'cache'}",
+            *TINY, "train.steps=2", "hydra.run.dir=run", cwd=tmp_path)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["task"]["test_classes"] == [7, 8, 9]
+    assert (tmp_path / "run" / "samples" / "step_000002.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["meta-train", "task=folder"], "task=folder needs data.path=DIR"),
+    (["meta-train", "task=folder", "data.path=nowhere"], "data.path=nowhere: no such folder"),
+    (["meta-train", "task=fewshot_mnist", "data.data_dir=empty_dir"], "tfds build mnist"),
+    (["meta-train", "task.split=no_such_split"], "no such split file"),
+])
+def test_data_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "empty_dir").mkdir()
+    result = metagan(*args, "data.cache_dir=off", cwd=tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
 
 
 def test_bare_metagan_lists_the_commands(tmp_path):

@@ -25,7 +25,14 @@ class ReferenceClassifier:
     test_size: int
 
     @classmethod
-    def fit(cls, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> "ReferenceClassifier":
+    def fit(cls, images: np.ndarray, labels: np.ndarray, seed: int = 0,
+            max_per_class: int = 400) -> "ReferenceClassifier":
+        """Fits on at most ``max_per_class`` images per class (an SVM's cost grows with
+        the square of the training set), a fixed subset for a given seed."""
+        rng = np.random.default_rng(seed)
+        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:max_per_class]
+                               for c in np.unique(labels)])
+        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
         flat = images.reshape(len(images), -1)
         x_train, x_test, y_train, y_test = train_test_split(
             flat, labels, test_size=0.25, random_state=seed, stratify=labels)

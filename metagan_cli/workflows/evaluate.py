@@ -27,7 +27,8 @@ from metagan_cli.runs.run_dir import write_json_atomic
 from metagan_cli.workflows.common import load_run
 
 log = logging.getLogger("metagan")
-SOURCES_WITH_REFERENCE = ("sklearn_digits",)
+# tasks with few classes and many images each, where a pixel SVM is a fair judge
+SOURCES_WITH_REFERENCE = ("sklearn_digits", "tfds:mnist")
 
 
 def _versions() -> dict:
@@ -48,8 +49,10 @@ def evaluate(checkpoint: str, out_dir: str | Path, shots: int | None = None,
     run_dir, info, cfg, gan, meta_params = load_run(checkpoint)
     if info["kind"] != "meta-train":
         raise UserError(f"checkpoint={checkpoint} is an adapt dir; eval takes a meta-train run dir")
-    if cfg.task.source not in SOURCES_WITH_REFERENCE:
-        raise UserError(f"eval has no reference classifier for task.source={cfg.task.source} yet")
+    source = cfg.task.source if cfg.task.source != "tfds" else f"tfds:{cfg.task.tfds_name}"
+    if source not in SOURCES_WITH_REFERENCE:
+        raise UserError(f"eval has no reference classifier for task {cfg.task.name} yet "
+                        f"(it has one for fewshot_digits and fewshot_mnist)")
     shots = cfg.shots if shots is None else shots
     steps = cfg.algo.inner_steps if steps is None else steps
     if shots < 1 or steps < 0:
