@@ -58,7 +58,7 @@ class GanLossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: str = "adam"        # adam | sgd
-    lr: float = 5e-3
+    lr: float = 2e-3
     b1: float = 0.5
     b2: float = 0.999
     momentum: float = 0.0     # sgd only

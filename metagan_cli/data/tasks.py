@@ -14,7 +14,6 @@ import numpy as np
 from metagan_cli.config import DataConfig, MetaLearnConfig, TaskConfig
 from metagan_cli.core.episodes import ClassImages
 from metagan_cli.data.cache import cache_dir, cached_source
-from metagan_cli.data.imaging import to_model_input
 from metagan_cli.data.source import SourceImages
 from metagan_cli.errors import UserError
 
@@ -28,11 +27,6 @@ class TaskData:
     class_names: list[str]
     train_classes: tuple[int, ...]
     test_classes: tuple[int, ...]
-
-    @property
-    def images(self) -> np.ndarray:
-        """All images as model input in [-1, 1]."""
-        return to_model_input(self.pixels)
 
     def resolved(self, task: TaskConfig) -> TaskConfig:
         """The task config with its classes spelled out, as saved with a run."""

@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
+from metagan_cli.data.imaging import to_model_input
+
 DESCRIPTION = ("reference classifier (RBF SVM on pixels) trained by metagan on all classes, "
                "held-out ones included, for evaluation only")
 
@@ -25,14 +27,15 @@ class ReferenceClassifier:
     test_size: int
 
     @classmethod
-    def fit(cls, images: np.ndarray, labels: np.ndarray, seed: int = 0,
+    def fit(cls, pixels: np.ndarray, labels: np.ndarray, seed: int = 0,
             max_per_class: int = 400) -> "ReferenceClassifier":
-        """Fits on at most ``max_per_class`` images per class (an SVM's cost grows with
-        the square of the training set), a fixed subset for a given seed."""
+        """Fits on at most ``max_per_class`` uint8 images per class (an SVM's cost grows
+        with the square of the training set), a fixed subset for a given seed; it then
+        classifies model outputs in [-1, 1]."""
         rng = np.random.default_rng(seed)
-        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:max_per_class]
-                               for c in np.unique(labels)])
-        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:max_per_class]
+                                       for c in np.unique(labels)]))
+        images, labels = to_model_input(pixels[keep]), labels[keep]
         flat = images.reshape(len(images), -1)
         x_train, x_test, y_train, y_test = train_test_split(
             flat, labels, test_size=0.25, random_state=seed, stratify=labels)

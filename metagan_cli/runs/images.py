@@ -41,7 +41,7 @@ def save_grid(path: str | Path, images: np.ndarray, columns: int | None = None) 
     return grid
 
 
-def save_labelled_rows(path: str | Path, rows: list[tuple[str, np.ndarray]], columns: int) -> Path:
+def save_labelled_rows(path: str | Path, rows: list[tuple[str, np.ndarray]], columns: int) -> Image.Image:
     """Stacks labelled grids vertically: e.g. support shots, before, after adaptation."""
     panels = [(label, tile(images, columns)) for label, images in rows]
     width = max(p.width for _, p in panels)
@@ -57,4 +57,4 @@ def save_labelled_rows(path: str | Path, rows: list[tuple[str, np.ndarray]], col
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
-    return path
+    return canvas

@@ -59,7 +59,7 @@ def evaluate(checkpoint: str, out_dir: str | Path, shots: int | None = None,
         raise UserError(f"shots must be >= 1 and adapt.steps >= 0 (got {shots}, {steps})")
     data = load_task(cfg)
     check_enough_images(data, cfg.task.test_classes, shots, f"shots={shots}")
-    classifier = ReferenceClassifier.fit(data.images, data.labels, seed=seed)
+    classifier = ReferenceClassifier.fit(data.pixels, data.labels, seed=seed)
     log.info("recognisability is judged by a %s (held-out accuracy %.3f)",
              "reference classifier trained on all classes for evaluation only",
              classifier.test_accuracy)

@@ -3,6 +3,7 @@ logging, sample grids and checkpoints around it.  Rerunning into the same run di
 resumes from its last checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -13,19 +14,16 @@ import jax.numpy as jnp
 from metagan_cli.config import MetaLearnConfig, to_dict
 from metagan_cli.core.algorithms import make_meta_step
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.meta_state import SAMPLE_STREAM, init_meta_state, root_key
-import dataclasses
-
+from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
 from metagan_cli.errors import UserError
-from metagan_cli.runs import images
 from metagan_cli.runs.checkpoints import Checkpoints
 from metagan_cli.runs.metrics import MetricsLog
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info, write_run_info
+from metagan_cli.workflows.training_grid import TrainingGrid
 
 log = logging.getLogger("metagan")
-GRID_SAMPLES = 64
 
 
 def _check_resumable(run_dir: Path, cfg: MetaLearnConfig) -> None:
@@ -66,8 +64,7 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
 
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     step_fn = jax.jit(make_meta_step(cfg, gan), donate_argnums=donate)
-    sample_fn = jax.jit(gan.generate)
-    fixed_z = gan.latents(jax.random.fold_in(root_key(cfg.seed), SAMPLE_STREAM), GRID_SAMPLES)
+    grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
     inner_per_step = cfg.algo.inner_steps * cfg.algo.meta_batch
 
     metrics_log = MetricsLog(run_dir)
@@ -97,9 +94,8 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
                 window_start, window_t = step, now
                 shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
             if step % cfg.train.sample_every == 0 or last:
-                grid = images.save_grid(run_dir / "samples" / f"step_{step:06d}.png",
-                                        sample_fn(state["params"]["g"], fixed_z), columns=8)
-                metrics_log.image("samples", grid, step)
+                picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png", state["params"])
+                metrics_log.image("samples", picture, step)
             if step % cfg.train.checkpoint_every == 0 or last:
                 checkpoints.save(step, state)
             progress.update(1, **shown)

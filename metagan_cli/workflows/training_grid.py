@@ -1,0 +1,45 @@
+"""The grid meta-train saves as it goes: samples of the initialisation, and what one
+adaptation from it makes of fixed shots of a few held-out classes (what the
+initialisation is for; the initialisation alone is, by design, a blend of classes)."""
+from __future__ import annotations
+
+import jax
+import numpy as np
+from PIL import Image
+
+from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.episodes import ClassImages, sample_from_class
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import make_inner_loop
+from metagan_cli.core.meta_state import SAMPLE_STREAM, root_key
+from metagan_cli.runs import images
+
+COLUMNS = 16
+SHOWN_CLASSES = 4
+
+
+class TrainingGrid:
+    def __init__(self, cfg: MetaLearnConfig, gan: Gan, data: ClassImages,
+                 held_out: tuple[int, ...], class_names: list[str]):
+        key = jax.random.fold_in(root_key(cfg.seed), SAMPLE_STREAM)
+        z_key, shot_key, adapt_key = jax.random.split(key, 3)
+        self.classes = list(held_out[:SHOWN_CLASSES])
+        self.names = class_names
+        self.shots = [sample_from_class(jax.random.fold_in(shot_key, c), data, c, cfg.shots)
+                      for c in self.classes]
+        self.init_z = gan.latents(z_key, 2 * COLUMNS)
+        self.adapted_z = self.init_z[:max(COLUMNS - cfg.shots, 1)]
+        self.adapt_key = adapt_key
+        self.steps = cfg.algo.inner_steps
+        self._generate = jax.jit(gan.generate)
+        self._adapt = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, self.steps))
+
+    def save(self, path, params: dict) -> Image.Image:
+        rows = [("samples of the meta-learned initialisation",
+                 np.asarray(self._generate(params["g"], self.init_z)))]
+        for cls, shots in zip(self.classes, self.shots):
+            adapted, _ = self._adapt(params, shots, self.adapt_key)
+            generated = np.asarray(self._generate(adapted["g"], self.adapted_z))
+            rows.append((f"held-out class {self.names[cls]}: {len(shots)} shots, then samples after "
+                         f"{self.steps} adaptation steps", np.concatenate([np.asarray(shots), generated])))
+        return images.save_labelled_rows(path, rows, columns=COLUMNS)
