@@ -64,12 +64,19 @@ class OptimConfig:
     momentum: float = 0.0     # sgd only
 
 
+ALGORITHMS = ("reptile", "fomaml", "maml", "scratch", "pretrain")
+FIRST_ORDER = ("reptile", "fomaml")
+
+
 @dataclass(frozen=True)
 class AlgoConfig:
-    name: str = "reptile"
+    name: str = "reptile"     # reptile | fomaml | maml | scratch | pretrain
     meta_batch: int = 4       # tasks per meta-iteration
     inner_steps: int = 10     # inner GAN steps per task
     n_critic: int = 1         # discriminator updates per inner step
+    queries: int = 4          # (fo)maml: query images per task for the outer loss
+    outer_objective: str = "gan"   # (fo)maml: gan | dawson
+    learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class LoopConfig:
     """How the inner loop and the task batch are laid out for XLA (speed only)."""
     scan_unroll: Union[int, str] = "auto"     # int >= 1, "full", or "auto" (per backend)
     task_batching: str = "auto"              # vmap | map | unrolled | auto (per backend)
-    remat: bool = False                      # jax.checkpoint each inner step
+    remat: Union[bool, str] = False          # false | true (= step) | step | nested: jax.checkpoint
 
 
 @dataclass(frozen=True)
@@ -196,19 +203,22 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         "gan_loss.kind": (cfg.gan_loss.kind, ("nonsaturating", "wgan_gp", "hinge")),
         "inner_optim.name": (cfg.inner_optim.name, ("adam", "sgd")),
         "outer_optim.name": (cfg.outer_optim.name, ("adam", "sgd")),
-        "algo.name": (cfg.algo.name, ("reptile",)),
+        "algo.name": (cfg.algo.name, ALGORITHMS),
+        "algo.outer_objective": (cfg.algo.outer_objective, ("gan", "dawson")),
         "loop.task_batching": (cfg.loop.task_batching, ("auto", "vmap", "map", "unrolled")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+    if cfg.loop.remat not in (False, True, "none", "step", "nested"):
+        raise ConfigError(f"loop.remat must be false, step (or true) or nested; got '{cfg.loop.remat}'")
     unroll = cfg.loop.scan_unroll
     if isinstance(unroll, str) and unroll not in ("auto", "full"):
         raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")
     if isinstance(unroll, int) and unroll < 1:
         raise ConfigError(f"loop.scan_unroll must be >= 1, got {unroll}")
     positive = {"shots": cfg.shots, "algo.meta_batch": cfg.algo.meta_batch,
-                "algo.inner_steps": cfg.algo.inner_steps, "algo.n_critic": cfg.algo.n_critic,
+                "algo.n_critic": cfg.algo.n_critic, "algo.queries": cfg.algo.queries,
                 "train.steps": cfg.train.steps, "train.log_every": cfg.train.log_every,
                 "train.sample_every": cfg.train.sample_every,
                 "train.checkpoint_every": cfg.train.checkpoint_every,
@@ -218,6 +228,11 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}")
+    if cfg.algo.inner_steps < 0:
+        raise ConfigError(f"algo.inner_steps must be >= 0, got {cfg.algo.inner_steps}")
+    if cfg.algo.learn_inner_lr and cfg.algo.name != "maml":
+        raise ConfigError("algo.learn_inner_lr=true needs algo=maml (the learning rates get "
+                          "their gradient by differentiating through the inner loop)")
     if cfg.model.norm == "group" and cfg.model.width % 16:
         raise ConfigError("model.norm=group needs model.width divisible by 16 (8 groups)")
     if cfg.inner_optim.lr <= 0 or cfg.outer_optim.lr <= 0:

@@ -115,12 +115,34 @@ def test_rerun_into_the_same_dir_resumes(trained):
     assert clash.returncode == 2 and "different config" in clash.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", [["algo=fomaml", "algo.outer_objective=dawson"],
+                                  ["algo=maml", "algo.learn_inner_lr=true"],
+                                  ["algo=scratch"], ["algo=pretrain"]], ids=lambda a: a[0])
+def test_every_algorithm_meta_trains_and_adapts(tmp_path, algo):
+    metagan("meta-train", *TINY, *algo, "hydra.run.dir=run", cwd=tmp_path)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["algo"]["name"] == algo[0].split("=")[1]
+    trained = algo[0] != "algo=scratch"
+    last = "4" if trained else "0"
+    assert (tmp_path / "run" / "checkpoints" / last).is_dir()
+    if trained:
+        records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+        assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records)
+    metagan("adapt", "checkpoint=run", "class=8", "hydra.run.dir=adapted", cwd=tmp_path)
+    adapted = json.loads((tmp_path / "adapted" / "run.json").read_text())["adaptation"]
+    assert adapted["adapt_steps"] == 2 and np.isfinite(adapted["final_g_loss"])
+
+
 @pytest.mark.parametrize("args, message", [
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["meta-train", "no_such_key=1"], "no_such_key"),
     (["meta-train", "train.steps=abc"], "train.steps must be an integer"),
     (["meta-train", "task=no_such_task"], "no_such_task"),
     (["meta-train", "model.image_size=12", "task.image_size=12"], "power of two"),
+    (["meta-train", "algo=nope"], "nope"),
+    (["meta-train", "algo=reptile", "algo.learn_inner_lr=true"], "needs algo=maml"),
+    (["meta-train", "algo=fomaml", "algo.outer_objective=x"], "algo.outer_objective must be one of"),
     (["adapt"], "checkpoint= is required"),
     (["adapt", "checkpoint=does/not/exist", "class=8"], "no such run dir"),
     (["sample", "checkpoint=."], "not a metagan run dir"),
@@ -134,7 +156,8 @@ def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-OMNIGLOT_SMALL = SHARED / "omniglot_small1" / "images_background_small1"
+OMNIGLOT_ROOT = SHARED / "omniglot_small1"
+OMNIGLOT_SMALL = OMNIGLOT_ROOT / "images_background_small1"
 MNIST_DIR = Path(os.environ.get("TFDS_DATA_DIR") or SHARED / "tfds")
 
 
@@ -149,6 +172,23 @@ def test_folder_task_on_omniglot_meta_trains_and_adapts_by_class_name(tmp_path):
     metagan("adapt", "checkpoint=run", "class=Greek/character05", "hydra.run.dir=adapted", cwd=tmp_path)
     assert json.loads((tmp_path / "adapted" / "run.json").read_text())["adaptation"]["class"] == \
         info["class_names"].index("Greek/character05")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not OMNIGLOT_SMALL.is_dir(), reason=f"no Omniglot images in {OMNIGLOT_SMALL}")
+def test_second_order_maml_on_omniglot_with_a_nested_alphabet_group(tmp_path):
+    # data.path is the dataset's root: the alphabet is a folder two levels down
+    metagan("meta-train", "task=folder", f"data.path={OMNIGLOT_ROOT}", "task.holdout_group=Latin",
+            "algo=maml", f"data.cache_dir={tmp_path / 'cache'}", *TINY, "train.steps=2",
+            "hydra.run.dir=run", cwd=tmp_path)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    held_out = [info["class_names"][c] for c in info["config"]["task"]["test_classes"]]
+    assert held_out and all("/Latin/" in n for n in held_out)
+    metagan("adapt", "checkpoint=run", f"class={held_out[0]}", "hydra.run.dir=adapted", cwd=tmp_path)
+    wrong = metagan("meta-train", "task=folder", f"data.path={OMNIGLOT_ROOT}", "task.holdout_group=Klingon",
+                    f"data.cache_dir={tmp_path / 'cache'}", *TINY, "hydra.run.dir=run2", cwd=tmp_path,
+                    check=False)
+    assert wrong.returncode == 2 and "groups: Balinese, Early_Aramaic, Greek, Korean, Latin" in wrong.stderr
 
 
 @pytest.mark.slow

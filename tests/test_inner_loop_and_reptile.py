@@ -52,13 +52,14 @@ def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
     assert np.all(np.isfinite(losses))
 
 
-@pytest.mark.parametrize("unroll", [1, 2, "full"])
-def test_loop_structure_does_not_change_the_result(unroll):
+@pytest.mark.parametrize("unroll, remat", [(1, False), (2, "step"), ("full", False), (2, "nested")])
+def test_loop_structure_does_not_change_the_result(unroll, remat):
     cfg, gan, params, support = _setup()
-    reference = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 3)(params, support, jax.random.PRNGKey(4))
-    loop = cfg.loop.__class__(scan_unroll=unroll, task_batching="unrolled", remat=unroll == 2)
-    other = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, loop, 3))(params, support, jax.random.PRNGKey(4))
+    reference = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 5)(params, support, jax.random.PRNGKey(4))
+    loop = cfg.loop.__class__(scan_unroll=unroll, task_batching="unrolled", remat=remat)
+    other = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, loop, 5))(params, support, jax.random.PRNGKey(4))
     tree_close(other, reference, rtol=2e-4, atol=1e-5)
+    assert other[1].shape == (5, 2)
 
 
 @pytest.mark.parametrize("batching", ["vmap", "map", "unrolled"])
@@ -131,3 +132,34 @@ def test_adam_inner_optimiser_runs_and_changes_both_networks():
     for net in ("g", "d"):
         moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), adapted[net], params[net])
         assert max(jax.tree_util.tree_leaves(moved)) > 1e-3
+
+
+def test_reptile_with_one_inner_sgd_step_is_its_closed_form():
+    """theta' = theta - eps * alpha * mean_t [grad_d L_D(theta; s_t), grad_g L_G(theta_g; d_t)],
+    d_t = theta_d - alpha grad_d L_D(theta; s_t): one D step, then one G step against it."""
+    alpha, eps = 0.05, 0.5
+    cfg = tiny_config(algo=tiny_config().algo.__class__(meta_batch=3, inner_steps=1),
+                      inner_optim=OptimConfig(name="sgd", lr=alpha),
+                      outer_optim=OptimConfig(name="sgd", lr=eps))
+    gan = Gan(cfg.model, cfg.gan_loss)
+    data, classes = _digits_like_data(), jnp.arange(7)
+    state = init_meta_state(cfg, gan)
+    new_state, _ = jax.jit(make_reptile_step(cfg, gan))(state, data, classes)
+
+    theta = state["params"]
+    episode_key, inner_key = jax.random.split(jax.random.fold_in(state["key"], 0))
+    _, support, _ = sample_episodes(episode_key, data, classes, 3, cfg.shots)
+    d_grads, g_grads = [], []
+    for s, task_key in zip(support, jax.random.split(inner_key, 3)):
+        d_key, g_key = jax.random.split(jax.random.split(task_key, 1)[0], 2)
+        z_key, gp_key = jax.random.split(d_key)
+        fake = gan.sample(theta["g"], z_key, cfg.shots)
+        d_grad = jax.grad(lambda d: discriminator_loss(gan.loss, gan.discriminate, d, s, fake, gp_key))(theta["d"])
+        d_task = jax.tree_util.tree_map(lambda p, g: p - alpha * g, theta["d"], d_grad)
+        g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d_task,
+                                                   gan.sample(g, g_key, cfg.shots)))(theta["g"])
+        d_grads.append(d_grad), g_grads.append(g_grad)
+    mean = lambda trees: jax.tree_util.tree_map(lambda *xs: sum(xs) / len(xs), *trees)
+    expected = {"d": jax.tree_util.tree_map(lambda p, g: p - eps * alpha * g, theta["d"], mean(d_grads)),
+                "g": jax.tree_util.tree_map(lambda p, g: p - eps * alpha * g, theta["g"], mean(g_grads))}
+    tree_close(new_state["params"], expected, rtol=1e-4, atol=1e-6)

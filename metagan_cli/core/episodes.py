@@ -42,3 +42,12 @@ def sample_episodes(key: jax.Array, data: ClassImages, classes: jax.Array,
     keys = jax.random.split(image_key, tasks)
     images = jax.vmap(lambda k, c: sample_from_class(k, data, c, shots + queries))(keys, chosen)
     return chosen, images[:, :shots], images[:, shots:]
+
+
+def sample_pooled(key: jax.Array, data: ClassImages, classes: jax.Array, n: int) -> jax.Array:
+    """``n`` images drawn from the pooled images of ``classes`` (a class uniformly, then an
+    image of it uniformly; with replacement), in [-1, 1]: plain GAN training batches."""
+    class_key, image_key = jax.random.split(key)
+    chosen = jax.random.choice(class_key, classes, (n,))
+    picks = jnp.floor(jax.random.uniform(image_key, (n,)) * data.counts[chosen]).astype(jnp.int32)
+    return data.images[data.offsets[chosen] + picks].astype(jnp.float32) / 127.5 - 1.0

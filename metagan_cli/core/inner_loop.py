@@ -5,10 +5,15 @@ update, each on the task's K support images and a fresh batch of K generated one
 The loop over steps is a ``lax.scan`` whose ``unroll`` is a config value: on CPU, ops
 inside an XLA while loop run far slower than unrolled ones, while on accelerators a
 rolled loop compiles faster at little cost.  Everything is a pure function of
-(params, support, key), so it can be jitted, vmapped over tasks and differentiated.
+(params, support, key), so it can be jitted, vmapped over tasks and differentiated
+(second-order MAML differentiates straight through it).
+
+When ``params`` carries ``"inner_lr"`` (Meta-SGD: a learning rate per parameter,
+meta-learned), each update of the inner optimiser is scaled elementwise by it.
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import Callable
 
@@ -19,7 +24,7 @@ import optax
 from metagan_cli.config import AlgoConfig, LoopConfig, OptimConfig
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.losses import discriminator_loss, generator_loss
-from metagan_cli.core.optim import make_optimizer
+from metagan_cli.core.optim import make_inner_optimizer
 
 InnerLoop = Callable[[dict, jax.Array, jax.Array], tuple[dict, jax.Array]]
 
@@ -37,49 +42,139 @@ def resolve_unroll(loop: LoopConfig, steps: int, backend: str | None = None) -> 
     return min(int(loop.scan_unroll), max(steps, 1))
 
 
-def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopConfig,
-                    steps: int) -> InnerLoop:
-    """Returns ``adapt(params, support, key) -> (adapted params, losses [steps, 2])``;
-    losses are the (d_loss, g_loss) of each inner step."""
-    tx = make_optimizer(optim)
+class GanUpdates:
+    """One discriminator update and one generator update with optimiser ``tx``.
 
-    def d_update(d_params, d_opt, g_params, support, key):
+    ``scale`` (optional: a number, or a per-parameter pytree for Meta-SGD) multiplies the
+    optimiser's updates; inner loops pass their learning rate this way to a unit-rate
+    optimiser, which gives bitwise the same updates as optax's own learning rate.
+    ``stop_gradients`` makes every update a constant for differentiation, so the
+    adapted parameters depend on the initial ones only through the identity: MAML
+    through such a loop is exactly first-order MAML.
+    """
+
+    def __init__(self, gan: Gan, tx: optax.GradientTransformation, stop_gradients: bool = False):
+        self.gan, self.tx, self.stop = gan, tx, stop_gradients
+
+    def _apply(self, params, grads, opt, scale):
+        updates, opt = self.tx.update(grads, opt, params)
+        if isinstance(scale, (int, float)):
+            updates = jax.tree_util.tree_map(lambda u: u * scale, updates)
+        elif scale is not None:
+            updates = jax.tree_util.tree_map(jnp.multiply, updates, scale)
+        if self.stop:
+            updates = jax.lax.stop_gradient(updates)
+        return optax.apply_updates(params, updates), opt
+
+    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None):
+        gan = self.gan
         z_key, gp_key = jax.random.split(key)
-        fake = gan.sample(g_params, z_key, support.shape[0])
+        fake = gan.sample(g_params, z_key, real.shape[0])
         loss, grads = jax.value_and_grad(
-            lambda d: discriminator_loss(gan.loss, gan.discriminate, d, support, fake, gp_key)
+            lambda d: discriminator_loss(gan.loss, gan.discriminate, d, real, fake, gp_key)
         )(d_params)
-        updates, d_opt = tx.update(grads, d_opt, d_params)
-        return optax.apply_updates(d_params, updates), d_opt, loss
+        d_params, d_opt = self._apply(d_params, grads, d_opt, scale)
+        return d_params, d_opt, loss
 
-    def g_update(g_params, g_opt, d_params, key, n):
+    def generator(self, g_params, g_opt, d_params, key, n, scale=None):
+        gan = self.gan
         loss, grads = jax.value_and_grad(
             lambda g: generator_loss(gan.loss, gan.discriminate, d_params, gan.sample(g, key, n))
         )(g_params)
-        updates, g_opt = tx.update(grads, g_opt, g_params)
-        return optax.apply_updates(g_params, updates), g_opt, loss
+        g_params, g_opt = self._apply(g_params, grads, g_opt, scale)
+        return g_params, g_opt, loss
 
-    def inner_step(carry, key, support):
+    def gan_step(self, carry, real, key, n_critic: int, scale=None):
+        """``n_critic`` D updates then one G update; carry = (g, d, g_opt, d_opt)."""
         g_params, d_params, g_opt, d_opt = carry
-        keys = jax.random.split(key, algo.n_critic + 1)
-        d_loss = jnp.zeros(())
-        for i in range(algo.n_critic):
-            d_params, d_opt, d_loss = d_update(d_params, d_opt, g_params, support, keys[i])
-        g_params, g_opt, g_loss = g_update(g_params, g_opt, d_params, keys[-1], support.shape[0])
+        scale = scale or {"g": None, "d": None}
+        keys = jax.random.split(key, n_critic + 1)
+        d_loss = jnp.zeros((), real.dtype)
+        for i in range(n_critic):
+            d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, keys[i],
+                                                         scale["d"])
+        g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1],
+                                                 real.shape[0], scale["g"])
         return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
 
+
+def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
+    """``lax.scan`` of ``step(carry, key)`` with the configured unroll and remat.
+
+    Differentiating a scan keeps every step's intermediates for the backward pass.
+    ``remat=step`` keeps only each step's carry and recomputes the rest (memory grows
+    by one carry per step); ``remat=nested`` also checkpoints chunks of about sqrt(steps)
+    steps, keeping about 2 sqrt(steps) carries for about twice the forward compute.
+    """
+    steps = keys.shape[0]
+    unroll = resolve_unroll(loop, steps)
+    mode = remat_mode(loop)
+    if mode == "none":
+        return jax.lax.scan(step, carry, keys, unroll=unroll)
+    step = jax.checkpoint(step)
+    size = math.isqrt(steps - 1) + 1 if steps > 1 else 1     # ceil(sqrt(steps))
+    chunks = steps // size
+    if mode == "step" or chunks < 2:
+        return jax.lax.scan(step, carry, keys, unroll=unroll)
+
+    @jax.checkpoint
+    def chunk(c, chunk_keys):
+        return jax.lax.scan(step, c, chunk_keys, unroll=min(unroll, size))
+
+    split = chunks * size
+    carry, out = jax.lax.scan(chunk, carry, keys[:split].reshape(chunks, size, *keys.shape[1:]))
+    out = jax.tree_util.tree_map(lambda x: x.reshape(split, *x.shape[2:]), out)
+    if split < steps:
+        carry, rest = jax.lax.scan(step, carry, keys[split:], unroll=min(unroll, steps - split))
+        out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, rest)
+    return carry, out
+
+
+def remat_mode(loop: LoopConfig) -> str:
+    """none | step | nested (``remat: true`` means step)."""
+    if loop.remat is True:
+        return "step"
+    return "none" if loop.remat is False else str(loop.remat)
+
+
+def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopConfig,
+                    steps: int, stop_gradients: bool = False) -> InnerLoop:
+    """Returns ``adapt(params, support, key) -> (adapted {"g", "d"}, losses [steps, 2])``;
+    losses are the (d_loss, g_loss) of each inner step."""
+    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
+    tx = updates.tx
+
     def adapt(params: dict, support: jax.Array, key: jax.Array):
+        gan_params = {"g": params["g"], "d": params["d"]}
         if steps == 0:
-            return params, jnp.zeros((0, 2))
+            return gan_params, jnp.zeros((0, 2), support.dtype)
+        scale = params.get("inner_lr", {"g": optim.lr, "d": optim.lr})
         carry = (params["g"], params["d"], tx.init(params["g"]), tx.init(params["d"]))
-        step = lambda c, k: inner_step(c, k, support)
-        if loop.remat:
-            step = jax.checkpoint(step)
-        carry, losses = jax.lax.scan(step, carry, jax.random.split(key, steps),
-                                     unroll=resolve_unroll(loop, steps))
+        step = lambda c, k: updates.gan_step(c, support, k, algo.n_critic, scale)
+        carry, losses = scan_steps(step, carry, jax.random.split(key, steps), loop)
         return {"g": carry[0], "d": carry[1]}, losses
 
     return adapt
+
+
+def make_discriminator_loop(gan: Gan, optim: OptimConfig, loop: LoopConfig,
+                            steps: int, stop_gradients: bool = False) -> Callable:
+    """``adapt_d(d_params, g_params, real, key) -> d_params``: ``steps`` discriminator
+    updates against a fixed generator (DAWSON's query-adapted critic)."""
+    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
+
+    def adapt_d(d_params, g_params, real, key, scale=optim.lr):
+        def step(carry, k):
+            d, opt = carry
+            d, opt, loss = updates.discriminator(d, opt, g_params, real, k, scale)
+            return (d, opt), loss
+        if steps == 0:
+            return d_params
+        (d_params, _), _ = scan_steps(step, (d_params, updates.tx.init(d_params)),
+                                      jax.random.split(key, steps), loop)
+        return d_params
+
+    return adapt_d
 
 
 def map_over_tasks(fn: Callable, batching: str, backend: str | None = None) -> Callable:

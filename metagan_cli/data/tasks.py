@@ -90,6 +90,23 @@ def _class_ids(values, names: list[str], what: str) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _in_group(class_name: str, group: str) -> bool:
+    """A class is in a group named by one of its parent folders (``Greek``), by a
+    leading part of its path (``images_background/Greek``) or by its own name."""
+    group = group.rstrip("/")
+    parents = class_name.split("/")[:-1]
+    return group in parents or class_name == group or class_name.startswith(group + "/")
+
+
+def _group_names(class_names: list[str]) -> list[str]:
+    """The folders at the first level where the classes' paths part ways."""
+    parts = [n.split("/") for n in class_names]
+    depth = 0
+    while all(len(p) > depth + 1 for p in parts) and len({p[depth] for p in parts}) == 1:
+        depth += 1
+    return sorted({p[depth] for p in parts if len(p) > depth + 1})
+
+
 def split_classes(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Meta-train and held-out class ids, by the first rule the task sets: a split file,
     explicit lists, the source's held-out split, a held-out group, a held-out fraction."""
@@ -108,9 +125,9 @@ def split_classes(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ..
         test = source.held_out_split_classes
         train = tuple(c for c in present if c not in set(test))
     elif task.holdout_group:
-        test = tuple(c for c in present if names[c].split("/")[0] == task.holdout_group)
+        test = tuple(c for c in present if _in_group(names[c], task.holdout_group))
         if not test:
-            groups = sorted({names[c].split("/")[0] for c in present})
+            groups = _group_names([names[c] for c in present])
             raise UserError(f"task.holdout_group={task.holdout_group} matches no class; "
                             f"groups: {', '.join(groups[:20])}")
         train = tuple(c for c in present if c not in set(test))

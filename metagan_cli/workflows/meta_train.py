@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from metagan_cli.config import MetaLearnConfig, to_dict
-from metagan_cli.core.algorithms import make_meta_step
+from metagan_cli.core.algorithms import make_meta_step, trains
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
@@ -48,7 +48,15 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
     gan = Gan(cfg.model, cfg.gan_loss)
     data = load_task(cfg)
     cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
-    check_enough_images(data, data.train_classes, cfg.shots, f"shots={cfg.shots}")
+    if cfg.algo.name in ("maml", "fomaml"):
+        check_enough_images(data, data.train_classes, cfg.shots + cfg.algo.queries,
+                            f"shots + algo.queries = {cfg.shots} + {cfg.algo.queries}")
+    else:
+        check_enough_images(data, data.train_classes, cfg.shots, f"shots={cfg.shots}")
+    if cfg.algo.name == "maml" and cfg.gan_loss.kind == "wgan_gp" and cfg.algo.inner_steps:
+        log.warning("second-order MAML through WGAN-GP differentiates the gradient penalty "
+                    "twice more (third-order derivatives): expect several times the time and "
+                    "memory of algo=fomaml or algo=reptile, the first-order choices")
     device_data = to_class_images(data)
     classes = jnp.asarray(data.train_classes, jnp.int32)
     log.info("meta-training on %d classes; %d held out", len(data.train_classes), len(data.test_classes))
@@ -62,10 +70,14 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
         log.info("resuming from the checkpoint at step %d", start)
     write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
 
+    if not trains(cfg):
+        return _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints)
+
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     step_fn = jax.jit(make_meta_step(cfg, gan), donate_argnums=donate)
     grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
-    inner_per_step = cfg.algo.inner_steps * cfg.algo.meta_batch
+    # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
+    inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
 
     metrics_log = MetricsLog(run_dir)
     progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
@@ -104,3 +116,16 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
         metrics_log.close()
         checkpoints.close()
     return record
+
+
+def _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints) -> dict:
+    """algo=scratch: the run holds the random initialisation, so that adapt, sample and
+    eval treat "no meta-learning" exactly like any meta-learned initialisation."""
+    log.info("algo=scratch: saving the random initialisation (no meta-training)")
+    grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
+    try:
+        grid.save(run_dir / "samples" / "step_000000.png", state["params"])
+        checkpoints.save(0, state)
+    finally:
+        checkpoints.close()
+    return {"step": 0}

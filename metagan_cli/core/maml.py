@@ -1,0 +1,130 @@
+"""MAML for GANs: second-order (``algo=maml``) and first-order (``algo=fomaml``).
+
+Per task, the initialisation is adapted on the support images by the shared inner
+loop; the adapted pair is then scored on the task's query images.  A GAN has two
+players, so there are two outer losses: the discriminator's initialisation follows
+the gradient of the discriminator's query loss, the generator's initialisation that
+of the generator's query loss, each a total derivative through the whole inner loop
+(both players' updates) for ``maml``, or taken at the adapted parameters for
+``fomaml`` (the inner updates' Jacobian replaced by the identity; DAWSON's query
+critic, below, is then a constant judge, as in DAWSON itself).
+
+Outer objectives (``algo.outer_objective``):
+  ``gan``     D: its GAN loss on query images against the adapted G's samples;
+              G: its GAN loss judged by the adapted D.
+  ``dawson``  D as above; G: its loss judged by a second discriminator, the adapted D
+              trained further on the query images for ``inner_steps x n_critic``
+              updates (DAWSON: a GAN has no likelihood to score held-out data with,
+              so a critic that has seen the held-out images judges the generator).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.episodes import ClassImages, sample_episodes
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop, map_over_tasks
+from metagan_cli.core.losses import discriminator_loss, generator_loss
+from metagan_cli.core.optim import make_optimizer
+
+
+def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, stop_gradients: bool = False) -> Callable:
+    """``losses(adapted, query, key, scale) -> [d_query_loss, g_query_loss]``;
+    ``stop_gradients`` makes DAWSON's critic updates constants (first order)."""
+    critic_steps = cfg.algo.inner_steps * cfg.algo.n_critic
+    adapt_critic = make_discriminator_loop(gan, cfg.inner_optim, cfg.loop, critic_steps,
+                                           stop_gradients)
+
+    def losses(adapted: dict, query: jax.Array, key: jax.Array, d_scale=None) -> jax.Array:
+        d_key, gp_key, g_key, critic_key = jax.random.split(key, 4)
+        n = query.shape[0]
+        fake = gan.sample(adapted["g"], d_key, n)
+        d_loss = discriminator_loss(gan.loss, gan.discriminate, adapted["d"], query, fake, gp_key)
+        judge = adapted["d"]
+        if cfg.algo.outer_objective == "dawson":
+            scale = cfg.inner_optim.lr if d_scale is None else d_scale
+            judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale)
+        g_loss = generator_loss(gan.loss, gan.discriminate, judge, gan.sample(adapted["g"], g_key, n))
+        return jnp.stack([d_loss, g_loss])
+
+    return losses
+
+
+def _own_player(grad_of_d_loss: dict, grad_of_g_loss: dict) -> dict:
+    """Each player's parameters (and their learned inner rates) take the gradient of
+    their own loss: "d" leaves from the D loss, "g" leaves from the G loss."""
+    out = {"g": grad_of_g_loss["g"], "d": grad_of_d_loss["d"]}
+    if "inner_lr" in grad_of_d_loss:
+        out["inner_lr"] = {"g": grad_of_g_loss["inner_lr"]["g"],
+                           "d": grad_of_d_loss["inner_lr"]["d"]}
+    return out
+
+
+def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
+                            stop_inner_gradients: bool = False) -> Callable:
+    """``meta_grad(params, support, query, key) -> (gradient like params, query losses [2],
+    inner losses [steps, 2])`` for one task."""
+    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps,
+                            stop_gradients=stop_inner_gradients)
+    outer = make_outer_losses(cfg, gan, stop_gradients=first_order or stop_inner_gradients)
+
+    def meta_grad(params, support, query, key):
+        adapt_key, outer_key = jax.random.split(key)
+        d_scale = params["inner_lr"]["d"] if "inner_lr" in params else None
+
+        def adapt(p):
+            return inner(p, support, adapt_key)
+
+        if first_order:
+            adapted, inner_losses = adapt(params)
+            adapted = jax.lax.stop_gradient(adapted)
+            query_losses, pull = jax.vjp(lambda a: outer(a, query, outer_key, d_scale), adapted)
+            by_d, by_g = pull(jnp.array([1.0, 0.0], query_losses.dtype))[0], \
+                pull(jnp.array([0.0, 1.0], query_losses.dtype))[0]
+            return _own_player(by_d, by_g), query_losses, inner_losses
+
+        def task_losses(p):
+            adapted, inner_losses = adapt(p)
+            scale = p["inner_lr"]["d"] if "inner_lr" in p else None
+            return outer(adapted, query, outer_key, scale), inner_losses
+
+        query_losses, pull, inner_losses = jax.vjp(task_losses, params, has_aux=True)
+        by_d = pull(jnp.array([1.0, 0.0], query_losses.dtype))[0]
+        by_g = pull(jnp.array([0.0, 1.0], query_losses.dtype))[0]
+        return _own_player(by_d, by_g), query_losses, inner_losses
+
+    return meta_grad
+
+
+def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool) -> Callable:
+    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit."""
+    task_grad = make_task_meta_gradient(cfg, gan, first_order)
+    outer_tx = make_optimizer(cfg.outer_optim)
+
+    def step(state: dict, data: ClassImages, classes: jax.Array):
+        key = jax.random.fold_in(state["key"], state["step"])
+        episode_key, inner_key = jax.random.split(key)
+        _, support, query = sample_episodes(episode_key, data, classes, cfg.algo.meta_batch,
+                                            cfg.shots, cfg.algo.queries)
+        task_keys = jax.random.split(inner_key, cfg.algo.meta_batch)
+        params = state["params"]
+        per_task = map_over_tasks(lambda s, q, k: task_grad(params, s, q, k), cfg.loop.task_batching)
+        grads, query_losses, inner_losses = per_task(support, query, task_keys)
+        grad = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
+        updates, outer_opt = outer_tx.update(grad, state["outer_opt"], params)
+        new_state = {**state, "step": state["step"] + 1,
+                     "params": optax.apply_updates(params, updates), "outer_opt": outer_opt}
+        if not inner_losses.size:        # no inner steps: the query losses are all there is
+            inner_losses = query_losses
+        metrics = {"d_loss": jnp.mean(inner_losses[..., 0]),
+                   "g_loss": jnp.mean(inner_losses[..., 1]),
+                   "query_d_loss": jnp.mean(query_losses[:, 0]),
+                   "query_g_loss": jnp.mean(query_losses[:, 1])}
+        return new_state, metrics
+
+    return step
