@@ -40,10 +40,10 @@ def one_line(error: BaseException) -> str:
     return " ".join(parts) or "invalid input"
 
 
-def report_user_error(message: str) -> None:
-    """Prints ``metagan <command>: error: <message>`` and exits with status 2."""
+def report_user_error(message: str, status: int = USAGE_ERROR) -> None:
+    """Prints ``metagan <command>: error: <message>`` and exits with ``status`` (2)."""
     print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
-    sys.exit(USAGE_ERROR)
+    sys.exit(status)
 
 
 def _user_error_types() -> tuple[type, ...]:
@@ -53,6 +53,15 @@ def _user_error_types() -> tuple[type, ...]:
     from metagan_cli.config import ConfigError
     from metagan_cli.errors import UserError
     return (UserError, ConfigError, HydraException, OmegaConfBaseException)
+
+
+def _quiet_secondary_process(args: list[str]) -> list[str]:
+    """Hydra overrides that keep processes other than 0 of a multi-host run from
+    writing the run dir's config copies and log (process 0 writes them)."""
+    from metagan_cli.cluster.slurm import process_index_hint
+    if process_index_hint(args) == 0:
+        return []
+    return ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     # Let exceptions reach us instead of Hydra's multi-line report, so user mistakes
     # become one line and bugs keep their full traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    sys.argv = [f"metagan {command}", *argv[1:]]
+    sys.argv = [f"metagan {command}", *argv[1:], *_quiet_secondary_process(argv[1:])]
     user_errors = _user_error_types()
     try:
         importlib.import_module(COMMANDS[command][0]).main()
     except user_errors as error:
-        report_user_error(one_line(error))
+        report_user_error(one_line(error), getattr(error, "exit_status", USAGE_ERROR))
     except BrokenPipeError:            # e.g. `metagan meta-train --help | head`
         sys.stderr.close()
         return 0

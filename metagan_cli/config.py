@@ -104,6 +104,17 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """How a run spreads over devices and hosts.  Not part of a run's identity: a run
+    may resume on another number of devices or hosts."""
+    initialize: Union[bool, str] = "auto"   # auto | true | false: start jax.distributed
+    coordinator: Union[str, None] = None    # HOST:PORT of process 0; null = detect (Slurm)
+    num_processes: Union[int, None] = None
+    process_id: Union[int, None] = None
+    shard_tasks: bool = True                # shard the meta-batch over all devices
+
+
+@dataclass(frozen=True)
 class MetaLearnConfig:
     """Everything the core needs to meta-train and adapt; saved with every run."""
     task: TaskConfig = field(default_factory=TaskConfig)

@@ -9,7 +9,7 @@ from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks, resolve_unroll
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.meta_state import init_meta_state
-from metagan_cli.core.reptile import make_reptile_step, reptile_direction
+from metagan_cli.core.reptile import make_reptile_step
 from metagan_cli.data.tasks import TaskData, to_class_images
 from helpers import tiny_config
 
@@ -75,12 +75,6 @@ def test_auto_unroll_is_full_on_cpu_for_short_loops_and_rolled_on_gpu():
     loop = tiny_config().loop.__class__(scan_unroll="auto")
     assert resolve_unroll(loop, 10, "cpu") == 10
     assert resolve_unroll(loop, 10, "gpu") == 1
-
-
-def test_reptile_direction_by_hand():
-    params = {"w": jnp.array([1.0, 2.0])}
-    adapted = {"w": jnp.array([[0.0, 2.0], [1.0, 4.0]])}          # two tasks
-    np.testing.assert_allclose(reptile_direction(params, adapted)["w"], [0.5, -1.0])
 
 
 def _digits_like_data():

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from metagan_cli.cli import report_user_error
-from metagan_cli.config import ConfigError, MetaLearnConfig, from_dict, validate
+from metagan_cli.config import ConfigError, DistributedConfig, MetaLearnConfig, from_dict, validate
 from metagan_cli.errors import UserError
 
 CONFIG_PATH = "pkg://metagan_cli.conf"   # conf/ at the top of the repo, shipped in the package
@@ -24,7 +24,7 @@ def reports_user_errors(command):
         try:
             return command(cfg)
         except (UserError, ConfigError) as error:
-            report_user_error(str(error))
+            report_user_error(str(error), getattr(error, "exit_status", 2))
     return wrapper
 
 
@@ -48,7 +48,17 @@ def required(cfg: DictConfig, key: str) -> str:
 def meta_learn_config(cfg: DictConfig) -> MetaLearnConfig:
     """The meta-train config as a frozen, validated dataclass."""
     values = plain(cfg)
+    values.pop("distributed", None)     # how to run, not what: see distributed_config
     return validate(from_dict(MetaLearnConfig, values))
+
+
+def distributed_config(cfg: DictConfig) -> DistributedConfig:
+    values = OmegaConf.to_container(cfg.get("distributed") or {}, resolve=True)
+    config = from_dict(DistributedConfig, values, prefix="distributed.")
+    if config.initialize not in (True, False, "auto"):
+        raise ConfigError(f"distributed.initialize must be auto, true or false; "
+                          f"got '{config.initialize}'")
+    return config
 
 
 def quiet_libraries() -> None:

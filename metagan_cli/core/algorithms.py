@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from jax.sharding import Mesh
+
 from metagan_cli.config import MetaLearnConfig
 from metagan_cli.core.baselines import make_pretrain_step
 from metagan_cli.core.gan import Gan
@@ -13,9 +15,10 @@ from metagan_cli.core.reptile import make_reptile_step
 
 ALGORITHMS = {
     "reptile": make_reptile_step,
-    "fomaml": lambda cfg, gan: make_maml_step(cfg, gan, first_order=True),
-    "maml": lambda cfg, gan: make_maml_step(cfg, gan, first_order=False),
-    "pretrain": make_pretrain_step,
+    "fomaml": lambda cfg, gan, mesh: make_maml_step(cfg, gan, first_order=True, mesh=mesh),
+    "maml": lambda cfg, gan, mesh: make_maml_step(cfg, gan, first_order=False, mesh=mesh),
+    # one GAN on pooled batches: no task axis to shard, so it runs replicated on a mesh
+    "pretrain": lambda cfg, gan, mesh: make_pretrain_step(cfg, gan),
 }
 
 
@@ -24,5 +27,6 @@ def trains(cfg: MetaLearnConfig) -> bool:
     return cfg.algo.name in ALGORITHMS
 
 
-def make_meta_step(cfg: MetaLearnConfig, gan: Gan) -> Callable:
-    return ALGORITHMS[cfg.algo.name](cfg, gan)
+def make_meta_step(cfg: MetaLearnConfig, gan: Gan, mesh: Mesh | None = None) -> Callable:
+    """The algorithm's ``step(state, data, classes)``; ``mesh`` shards the task batch."""
+    return ALGORITHMS[cfg.algo.name](cfg, gan, mesh)

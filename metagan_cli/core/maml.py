@@ -25,12 +25,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax.sharding import Mesh
+
 from metagan_cli.config import MetaLearnConfig
 from metagan_cli.core.episodes import ClassImages, sample_episodes
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop, map_over_tasks
+from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.optim import make_optimizer
+from metagan_cli.core.task_parallel import mean_over_tasks
 
 
 def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, stop_gradients: bool = False) -> Callable:
@@ -101,10 +104,13 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
     return meta_grad
 
 
-def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool) -> Callable:
-    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit."""
+def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
+                   mesh: Mesh | None = None) -> Callable:
+    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit; with a
+    ``mesh`` of several devices the meta-batch of tasks is sharded over it."""
     task_grad = make_task_meta_gradient(cfg, gan, first_order)
     outer_tx = make_optimizer(cfg.outer_optim)
+    mean_task_grad = mean_over_tasks(task_grad, cfg.loop.task_batching, mesh)
 
     def step(state: dict, data: ClassImages, classes: jax.Array):
         key = jax.random.fold_in(state["key"], state["step"])
@@ -113,9 +119,7 @@ def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool) -> Callabl
                                             cfg.shots, cfg.algo.queries)
         task_keys = jax.random.split(inner_key, cfg.algo.meta_batch)
         params = state["params"]
-        per_task = map_over_tasks(lambda s, q, k: task_grad(params, s, q, k), cfg.loop.task_batching)
-        grads, query_losses, inner_losses = per_task(support, query, task_keys)
-        grad = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
+        grad, query_losses, inner_losses = mean_task_grad(params, support, query, task_keys)
         updates, outer_opt = outer_tx.update(grad, state["outer_opt"], params)
         new_state = {**state, "step": state["step"] + 1,
                      "params": optax.apply_updates(params, updates), "outer_opt": outer_opt}
@@ -123,8 +127,8 @@ def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool) -> Callabl
             inner_losses = query_losses
         metrics = {"d_loss": jnp.mean(inner_losses[..., 0]),
                    "g_loss": jnp.mean(inner_losses[..., 1]),
-                   "query_d_loss": jnp.mean(query_losses[:, 0]),
-                   "query_g_loss": jnp.mean(query_losses[:, 1])}
+                   "query_d_loss": query_losses[0],
+                   "query_g_loss": query_losses[1]}
         return new_state, metrics
 
     return step

@@ -13,22 +13,22 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax.sharding import Mesh
+
 from metagan_cli.config import MetaLearnConfig
 from metagan_cli.core.episodes import ClassImages, sample_episodes
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks
+from metagan_cli.core.inner_loop import make_inner_loop
+from metagan_cli.core.task_parallel import mean_over_tasks
 from metagan_cli.core.optim import make_optimizer
 
 
-def reptile_direction(params: dict, adapted: dict) -> dict:
-    """``params - mean over tasks of adapted`` (adapted leaves carry a task axis)."""
-    return jax.tree_util.tree_map(lambda p, a: p - jnp.mean(a, axis=0), params, adapted)
-
-
-def make_reptile_step(cfg: MetaLearnConfig, gan: Gan) -> Callable:
-    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit."""
+def make_reptile_step(cfg: MetaLearnConfig, gan: Gan, mesh: Mesh | None = None) -> Callable:
+    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit; with a
+    ``mesh`` of several devices the meta-batch of tasks is sharded over it."""
     inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps)
     outer_tx = make_optimizer(cfg.outer_optim)
+    adapt_tasks = mean_over_tasks(inner, cfg.loop.task_batching, mesh)
 
     def step(state: dict, data: ClassImages, classes: jax.Array):
         key = jax.random.fold_in(state["key"], state["step"])
@@ -37,9 +37,8 @@ def make_reptile_step(cfg: MetaLearnConfig, gan: Gan) -> Callable:
                                         cfg.algo.meta_batch, cfg.shots)
         task_keys = jax.random.split(inner_key, cfg.algo.meta_batch)
         params = state["params"]
-        adapt_task = map_over_tasks(lambda s, k: inner(params, s, k), cfg.loop.task_batching)
-        adapted, losses = adapt_task(support, task_keys)
-        direction = reptile_direction(params, adapted)
+        mean_adapted, losses = adapt_tasks(params, support, task_keys)
+        direction = jax.tree_util.tree_map(jnp.subtract, params, mean_adapted)   # init - mean adapted
         updates, outer_opt = outer_tx.update(direction, state["outer_opt"], params)
         new_state = {"step": state["step"] + 1,
                      "params": optax.apply_updates(params, updates),

@@ -11,11 +11,12 @@ log = logging.getLogger("metagan")
 
 class Progress:
     def __init__(self, total: int, start: int = 0, desc: str = "", unit: str = "it",
-                 log_every: int = 50):
+                 log_every: int = 50, enabled: bool = True):
+        """``enabled=False`` shows nothing (processes other than 0 of a multi-host run)."""
         self.total, self.done, self.desc = total, start, desc
         self._log_every, self._start, self._t0 = log_every, start, time.perf_counter()
-        self._bar, self._postfix = None, {}
-        if sys.stderr.isatty():
+        self._bar, self._postfix, self._enabled = None, {}, enabled
+        if enabled and sys.stderr.isatty():
             from tqdm import tqdm
             self._bar = tqdm(total=total, initial=start, desc=desc, unit=unit,
                              dynamic_ncols=True, leave=True)
@@ -31,7 +32,7 @@ class Progress:
             self._bar.update(n)
             if postfix:
                 self._bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
-        elif self.done % self._log_every == 0 or self.done == self.total:
+        elif self._enabled and (self.done % self._log_every == 0 or self.done == self.total):
             elapsed = time.perf_counter() - self._t0
             rate = (self.done - self._start) / max(elapsed, 1e-9)
             eta = (self.total - self.done) / max(rate, 1e-9)
@@ -42,3 +43,4 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None

@@ -3,6 +3,7 @@ logging, sample grids and checkpoints around it.  Rerunning into the same run di
 resumes from its last checkpoint."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -16,7 +17,11 @@ from metagan_cli.core.algorithms import make_meta_step, trains
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
-from metagan_cli.errors import UserError
+from metagan_cli.cluster.distributed import any_process, is_main_process, local_copy, to_host
+from metagan_cli.cluster.preemption import PreemptionWatch
+from metagan_cli.cluster.run_lock import RunDirLock
+from metagan_cli.core.task_parallel import replicated, task_mesh
+from metagan_cli.errors import TrainingDiverged, UserError
 from metagan_cli.runs.checkpoints import Checkpoints
 from metagan_cli.runs.metrics import MetricsLog
 from metagan_cli.runs.progress import Progress
@@ -42,9 +47,16 @@ def _check_resumable(run_dir: Path, cfg: MetaLearnConfig) -> None:
                         f"choose another hydra.run.dir= or rerun with the same settings")
 
 
-def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
-    """Meta-trains into ``run_dir``; returns the last logged metrics."""
+def meta_train(cfg: MetaLearnConfig, run_dir: str | Path, shard_tasks: bool = True) -> dict:
+    """Meta-trains into ``run_dir``; returns the last logged metrics.  With several
+    devices (or hosts) the meta-batch is sharded over all of them."""
     run_dir = Path(run_dir)
+    main = is_main_process()
+    with RunDirLock(run_dir) if main else contextlib.nullcontext():
+        return _meta_train(cfg, run_dir, shard_tasks, main)
+
+
+def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bool) -> dict:
     gan = Gan(cfg.model, cfg.gan_loss)
     data = load_task(cfg)
     cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
@@ -57,6 +69,7 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
         log.warning("second-order MAML through WGAN-GP differentiates the gradient penalty "
                     "twice more (third-order derivatives): expect several times the time and "
                     "memory of algo=fomaml or algo=reptile, the first-order choices")
+    mesh = _task_mesh(cfg) if shard_tasks else None
     device_data = to_class_images(data)
     classes = jnp.asarray(data.train_classes, jnp.int32)
     log.info("meta-training on %d classes; %d held out", len(data.train_classes), len(data.test_classes))
@@ -64,67 +77,120 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path) -> dict:
     _check_resumable(run_dir, cfg)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
     state = init_meta_state(cfg, gan)
+    if mesh is not None:       # every device holds the state and the class images whole
+        state, device_data, classes = jax.device_put((state, device_data, classes), replicated(mesh))
     start = checkpoints.latest_step() or 0
     if start:
         state = checkpoints.restore(state)
         log.info("resuming from the checkpoint at step %d", start)
-    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
+    if main:
+        write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
 
     if not trains(cfg):
-        return _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints)
+        return _save_initialisation(run_dir, cfg, gan, state, to_class_images(data), data,
+                                    checkpoints, main)
 
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
-    step_fn = jax.jit(make_meta_step(cfg, gan), donate_argnums=donate)
-    grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
+    step_fn = jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
+    grid = TrainingGrid(cfg, gan, to_class_images(data), data.test_classes, data.class_names) if main else None
     # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
     inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
 
-    metrics_log = MetricsLog(run_dir)
+    metrics_log = MetricsLog(run_dir) if main else None
     progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
-                        log_every=cfg.train.log_every)
+                        log_every=cfg.train.log_every, enabled=main)
     t_start = time.perf_counter()
     window_start, window_t = start, None
     record = {}
     try:
-        for step in range(start + 1, cfg.train.steps + 1):
-            state, metrics = step_fn(state, device_data, classes)
-            if window_t is None:               # the first call compiles: keep it out of rates
-                jax.block_until_ready(metrics)
-                compile_s = time.perf_counter() - t_start
-                log.info("compiled the meta-step in %.1f s", compile_s)
-                window_start, window_t = step, time.perf_counter()
-                progress.restart_clock()
-            shown = {}
-            last = step == cfg.train.steps
-            if step % cfg.train.log_every == 0 or last:
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                now = time.perf_counter()
-                rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
-                record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
-                          "inner_steps_per_s": round(rate, 2) if step > window_start else None}
-                metrics_log.write(record)
-                window_start, window_t = step, now
-                shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
-            if step % cfg.train.sample_every == 0 or last:
-                picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png", state["params"])
-                metrics_log.image("samples", picture, step)
-            if step % cfg.train.checkpoint_every == 0 or last:
-                checkpoints.save(step, state)
-            progress.update(1, **shown)
+        with PreemptionWatch() as preemption:
+            for step in range(start + 1, cfg.train.steps + 1):
+                state, metrics, finite = step_fn(state, device_data, classes)
+                _stop_if_diverged(finite, step, checkpoints)
+                if window_t is None:               # the first call compiles: keep it out of rates
+                    compile_s = time.perf_counter() - t_start
+                    log.info("compiled the meta-step in %.1f s", compile_s)
+                    window_start, window_t = step, time.perf_counter()
+                    progress.restart_clock()
+                shown = {}
+                last = step == cfg.train.steps
+                if step % cfg.train.log_every == 0 or last:
+                    metrics = {k: float(v) for k, v in to_host(metrics).items()}
+                    now = time.perf_counter()
+                    rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
+                    record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
+                              "inner_steps_per_s": round(rate, 2) if step > window_start else None}
+                    if main:
+                        metrics_log.write(record)
+                    window_start, window_t = step, now
+                    shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
+                writes = False
+                if main and (step % cfg.train.sample_every == 0 or last):
+                    picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png",
+                                        local_copy(state["params"]))
+                    metrics_log.image("samples", picture, step)
+                    writes = True
+                stopping = any_process(preemption.requested)
+                if step % cfg.train.checkpoint_every == 0 or last or stopping:
+                    checkpoints.save(step, state)
+                    writes = True
+                if writes:             # keep grids and checkpoints out of the measured rate
+                    window_start, window_t = step, time.perf_counter()
+                progress.update(1, **shown)
+                if stopping:
+                    progress.close()
+                    preemption.leave(step)
     finally:
         progress.close()
-        metrics_log.close()
+        if metrics_log is not None:
+            metrics_log.close()
         checkpoints.close()
     return record
 
 
-def _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints) -> dict:
+def _task_mesh(cfg: MetaLearnConfig):
+    """A mesh over every device when there are several; None on one device."""
+    devices = jax.device_count()
+    if devices == 1 or cfg.algo.name in ("scratch", "pretrain"):
+        return None
+    if cfg.algo.meta_batch % devices:
+        raise UserError(f"algo.meta_batch={cfg.algo.meta_batch} does not split over {devices} "
+                        f"devices; use a multiple of {devices}, or distributed.shard_tasks=false")
+    log.info("sharding %d tasks per meta-step over %d devices", cfg.algo.meta_batch, devices)
+    return task_mesh()
+
+
+def _with_finite_check(step):
+    """Adds a third output: are the new losses and parameters all finite?"""
+    def checked(state, data, classes):
+        new_state, metrics = step(state, data, classes)
+        finite = jnp.stack([
+            jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()])),
+            jnp.all(jnp.stack([jnp.all(jnp.isfinite(p))
+                               for p in jax.tree_util.tree_leaves(new_state["params"])]))])
+        return new_state, metrics, finite
+    return checked
+
+
+def _stop_if_diverged(finite, step: int, checkpoints: Checkpoints) -> None:
+    losses_ok, params_ok = (bool(v) for v in to_host(finite))
+    if losses_ok and params_ok:
+        return
+    what = "the losses" if not losses_ok else "the parameters"
+    good = checkpoints.latest_step()
+    kept = f"the last good checkpoint, step {good}, is kept" if good else "no checkpoint was saved"
+    raise TrainingDiverged(f"meta-step {step} produced NaN or inf in {what}; stopped without "
+                           f"saving it ({kept}); try a lower inner_optim.lr or outer_optim.lr")
+
+
+def _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints, main) -> dict:
     """algo=scratch: the run holds the random initialisation, so that adapt, sample and
     eval treat "no meta-learning" exactly like any meta-learned initialisation."""
     log.info("algo=scratch: saving the random initialisation (no meta-training)")
-    grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
     try:
-        grid.save(run_dir / "samples" / "step_000000.png", state["params"])
+        if main:
+            grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
+            grid.save(run_dir / "samples" / "step_000000.png", local_copy(state["params"]))
         checkpoints.save(0, state)
     finally:
         checkpoints.close()

@@ -1,0 +1,1 @@
+"""Running on clusters: several hosts under jax.distributed, preemption, run dir locks."""

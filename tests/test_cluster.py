@@ -1,0 +1,227 @@
+"""Cluster readiness: several devices and processes give the numbers one device gives;
+preempted and killed runs resume to the parameters of an uninterrupted run; guards
+against divergence and against two writers; sweeps."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metagan_cli.cluster.preemption import EXIT_STATUS as PREEMPTED
+from metagan_cli.cluster.run_lock import RunDirLock
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.meta_state import init_meta_state
+from metagan_cli.errors import TrainingDiverged
+from metagan_cli.runs.checkpoints import Checkpoints
+from metagan_cli.workflows.common import load_run
+from metagan_cli.workflows.meta_train import _stop_if_diverged
+from helpers import tiny_config
+
+TINY = ["task.image_size=8", "model.width=8", "model.z_dim=8", "algo.meta_batch=2",
+        "algo.inner_steps=2", "train.log_every=1", "train.sample_every=100000"]
+LONG = ["train.steps=100000", "train.checkpoint_every=100000"]   # stopped from outside
+
+
+def _command(*args):
+    return [sys.executable, "-m", "metagan_cli", "meta-train", *args]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The runs here share one tiny program: a compilation cache compiles it once."""
+    cache = tmp_path_factory.mktemp("xla-cache")
+    return {**os.environ, "METAGAN_COMPILATION_CACHE": str(cache)}
+
+
+def _run(args, cwd, env, check=True):
+    result = subprocess.run(_command(*args), cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def _params(run_dir):
+    return load_run(run_dir)[4]
+
+
+def _assert_same(a, b, rtol=1e-6, atol=1e-7):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+def _logged_step(run_dir: Path) -> int:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines() if (run_dir / "metrics.jsonl").exists() else []
+    return json.loads(lines[-1])["step"] if lines else 0
+
+
+def _start_and_wait(args, cwd, env, until):
+    process = subprocess.Popen(_command(*args), cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not until() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, f"run ended early:\n{process.communicate()[1][-3000:]}"
+    return process
+
+
+@pytest.mark.slow
+def test_sigterm_and_kill_9_resume_to_the_parameters_of_an_uninterrupted_run(tmp_path, env):
+    term_dir, kill_dir, whole_dir = tmp_path / "term", tmp_path / "kill", tmp_path / "whole"
+
+    # SIGTERM: the checkpoint is saved at the step reached, and the status asks for a requeue
+    process = _start_and_wait([*TINY, *LONG, f"hydra.run.dir={term_dir}"], tmp_path, env,
+                              lambda: _logged_step(term_dir) >= 3)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == PREEMPTED, stderr[-2000:]
+    term_step = Checkpoints(term_dir, read_only=True).latest_step()
+    assert term_step >= 3 and term_step == _logged_step(term_dir)
+    assert "stopped by SIGTERM" in stdout and "rerun the same command to resume" in stdout
+
+    # kill -9: nothing is saved on the way out; the last periodic checkpoint survives
+    process = _start_and_wait([*TINY, "train.steps=100000", "train.checkpoint_every=2",
+                               f"hydra.run.dir={kill_dir}"], tmp_path, env,
+                              lambda: _logged_step(kill_dir) >= 5)
+    process.kill()
+    process.wait(timeout=60)
+    kill_step = Checkpoints(kill_dir, read_only=True).latest_step()
+    assert kill_step and kill_step % 2 == 0
+
+    final = max(term_step, kill_step) + 3
+    for run_dir, every in ((term_dir, 100000), (kill_dir, 2)):   # the same commands, resumed
+        out = _run([*TINY, f"train.steps={final}", f"train.checkpoint_every={every}",
+                    f"hydra.run.dir={run_dir}"], tmp_path, env)
+        assert "resuming from the checkpoint" in out.stdout
+    _run([*TINY, f"train.steps={final}", "train.checkpoint_every=100000",
+          f"hydra.run.dir={whole_dir}"], tmp_path, env)
+    whole = _params(whole_dir)
+    _assert_same(_params(term_dir), whole)
+    _assert_same(_params(kill_dir), whole)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_through_jax_distributed_match_one_process(tmp_path, env):
+    run = [*TINY, "train.steps=3", "train.checkpoint_every=3"]
+    port = _free_port()
+    shared = tmp_path / "two"
+    processes = [subprocess.Popen(
+        _command(*run, f"hydra.run.dir={shared}", f"distributed.coordinator=localhost:{port}",
+                 "distributed.num_processes=2", f"distributed.process_id={i}"),
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    assert "sharding 2 tasks per meta-step over 2 devices" in outputs[0][0]
+    # only process 0 writes the log, metrics and metadata
+    assert len((shared / "metrics.jsonl").read_text().splitlines()) == 3
+    assert not list(shared.glob("*.log"))[1:]
+
+    _run([*run, f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, env)
+    _assert_same(_params(shared), _params(tmp_path / "one"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_four_devices_match_one_device(tmp_path):
+    """The meta-batch sharded over 4 simulated CPU devices, against the same step on one."""
+    script = textwrap.dedent("""
+        import jax, numpy as np
+        from metagan_cli.config import AlgoConfig
+        from metagan_cli.core.algorithms import make_meta_step
+        from metagan_cli.core.gan import Gan
+        from metagan_cli.core.meta_state import init_meta_state
+        from metagan_cli.core.task_parallel import replicated, task_mesh
+        from helpers import tiny_config
+        from test_checkpoints import _class_images
+        assert jax.device_count() == 4
+        mesh = task_mesh()
+        for name in ("reptile", "maml"):
+            cfg = tiny_config(algo=AlgoConfig(name=name, meta_batch=4, inner_steps=2, queries=2))
+            gan = Gan(cfg.model, cfg.gan_loss)
+            data, classes = _class_images(), jax.numpy.arange(7)
+            one = four = init_meta_state(cfg, gan)
+            four = jax.device_put(four, replicated(mesh))
+            step_one = jax.jit(make_meta_step(cfg, gan))
+            step_four = jax.jit(make_meta_step(cfg, gan, mesh))
+            for _ in range(2):
+                one, _ = step_one(one, data, classes)
+                four, _ = step_four(four, data, classes)
+            assert len(jax.tree_util.tree_leaves(four)[0].sharding.device_set) == 4
+            for a, b in zip(jax.tree_util.tree_leaves(one["params"]),
+                            jax.tree_util.tree_leaves(four["params"])):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+            print(name, "matches")
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "reptile matches" in result.stdout and "maml matches" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_with_one_line_naming_the_step(tmp_path, env):
+    result = _run([*TINY, "train.steps=5", "inner_optim.lr=1e30", f"hydra.run.dir={tmp_path / 'r'}"],
+                  tmp_path, env, check=False)
+    assert result.returncode == TrainingDiverged.exit_status
+    last = result.stderr.strip().splitlines()[-1]
+    assert "meta-step 1 produced NaN or inf" in last and "Traceback" not in result.stderr
+    assert Checkpoints(tmp_path / "r", read_only=True).latest_step() is None
+
+
+def test_divergence_keeps_and_names_the_last_good_checkpoint(tmp_path):
+    cfg = tiny_config()
+    state = init_meta_state(cfg, Gan(cfg.model, cfg.gan_loss))
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(2, state)
+    _stop_if_diverged(jnp.array([True, True]), 3, checkpoints)          # finite: carries on
+    with pytest.raises(TrainingDiverged, match="step 3 .* in the parameters.*step 2, is kept"):
+        _stop_if_diverged(jnp.array([True, False]), 3, checkpoints)
+    assert checkpoints.latest_step() == 2
+    checkpoints.close()
+
+
+@pytest.mark.slow
+def test_a_run_dir_in_use_is_refused(tmp_path, env):
+    run_dir = tmp_path / "busy"
+    with RunDirLock(run_dir):
+        result = _run([*TINY, "train.steps=2", f"hydra.run.dir={run_dir}"], tmp_path, env,
+                      check=False)
+    assert result.returncode == 2
+    assert "is being written by metagan pid" in result.stderr.strip().splitlines()[-1]
+    with RunDirLock(run_dir):      # released by its holder: free again
+        pass
+
+
+@pytest.mark.slow
+def test_a_small_multirun_sweep(tmp_path, env):
+    _run(["-m", *TINY, "train.steps=2", "train.checkpoint_every=2", "seed=0,1",
+          f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path, env)
+    first, second = (_params(tmp_path / "sweep" / str(i)) for i in range(2))
+    assert not np.allclose(jax.tree_util.tree_leaves(first)[0], jax.tree_util.tree_leaves(second)[0])
+
+
+@pytest.mark.parametrize("preset, target", [("local_parallel", "JoblibLauncher"),
+                                             ("slurm", "SlurmLauncher")])
+def test_launcher_presets_compose(tmp_path, preset, target):
+    result = subprocess.run(_command(f"launcher={preset}", "--cfg", "hydra"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert target in result.stdout
