@@ -4,12 +4,14 @@
 # check that every path works from the CLI on real data, not a training recipe.
 #
 # Usage, from the repo root with metagan installed and TFDS MNIST prepared:
-#   TFDS_DATA_DIR=path/to/tfds scripts/every_algorithm.sh [path/to/omniglot_small1] [steps]
-# The Omniglot folder defaults to ../shared/omniglot_small1 beside the repo.
+#   TFDS_DATA_DIR=path/to/tfds scripts/every_algorithm.sh [OMNIGLOT_SMALL1_DIR] [STEPS] [overrides...]
+# The Omniglot folder defaults to ../shared/omniglot_small1 beside the repo; extra
+# overrides go to every meta-train (e.g. model.width=16 algo.inner_steps=5 for speed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 omniglot=${1:-../shared/omniglot_small1}/images_background_small1
 steps=${2:-20}
+shift $(( $# < 2 ? $# : 2 ))
 out=runs/every_algorithm
 mkdir -p "$out"
 
@@ -27,7 +29,7 @@ for task in digits mnist omniglot; do
     start=$SECONDS
     # shellcheck disable=SC2086
     metagan meta-train ${task_args[$task]} algo=$algo train.steps="$steps" \
-      train.log_every=10 hydra.run.dir="$dir" > "$dir.log" 2>&1 \
+      train.log_every=10 "$@" hydra.run.dir="$dir" > "$dir.log" 2>&1 \
       || { echo "meta-train failed: $task $algo (see $dir.log)"; exit 1; }
     middle=$SECONDS
     metagan adapt checkpoint="$dir" class="${held_out[$task]}" hydra.run.dir="$dir-adapt" \
