@@ -1,5 +1,6 @@
 """`metagan eval`."""
 import hydra
+from omegaconf import OmegaConf
 
 from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_user_errors, optional_int,
                                             quiet_libraries, required, run_dir)
@@ -10,13 +11,11 @@ from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_u
 def main(cfg) -> None:
     checkpoint = required(cfg, "checkpoint")
     shots, steps = optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
-    episodes, samples = optional_int(cfg, "eval.episodes"), optional_int(cfg, "eval.samples")
     seed = optional_int(cfg, "seed") or 0
+    eval_values = OmegaConf.to_container(cfg.eval, resolve=True)
     quiet_libraries()
     from metagan_cli.workflows.common import enable_compilation_cache
     from metagan_cli.workflows.evaluate import evaluate, print_summary
     enable_compilation_cache()
-    result = evaluate(checkpoint, run_dir(), shots=shots, steps=steps,
-                      episodes=5 if episodes is None else episodes,
-                      samples=100 if samples is None else samples, seed=seed)
+    result = evaluate(checkpoint, run_dir(), eval_values, shots=shots, extra_budget=steps, seed=seed)
     print_summary(result, run_dir())

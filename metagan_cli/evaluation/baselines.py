@@ -1,0 +1,107 @@
+"""How each method of an eval turns K support shots into images at each adaptation budget.
+
+Methods:
+
+- the evaluated checkpoint (its own algorithm's initialisation, fine-tuned on the shots
+  by the run's inner loop; Meta-SGD learning rates included when it has them);
+- ``scratch``: a freshly initialised GAN (a new init per episode) trained on the shots
+  by the same inner loop, optimiser and budget;
+- ``pretrain + fine-tune``: a GAN trained on the pooled meta-train classes, fine-tuned
+  on the shots by the same inner loop;
+- ``copy the shots``: returns the support images themselves (cycled); it needs no
+  adaptation, so its numbers are the same at every budget.
+
+Adaptation runs once per episode along one trajectory: the GAN and the inner
+optimiser state are carried across chunks, and the generator is read off at each
+budget.  Chunks are 1 or ``chunk`` steps long, so whatever the budgets only two
+programs are compiled, and they are shared by every method, class and episode.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metagan_cli.config import LoopConfig, MetaLearnConfig
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import GanUpdates, scan_steps
+from metagan_cli.core.optim import make_inner_optimizer
+
+COPY = "copy the shots"
+SCRATCH = "scratch"
+PRETRAIN = "pretrain + fine-tune"
+
+
+def chunk_plan(budgets: Sequence[int], chunk: int) -> list[list[int]]:
+    """For sorted ``budgets``, the chunk lengths (``chunk`` or 1) between consecutive
+    budgets: e.g. budgets 0, 1, 5, 10, 50 with chunk 10 -> [], [1], [1]*4, [1]*5, [10]*4."""
+    plan, done = [], 0
+    for budget in budgets:
+        delta, steps = budget - done, []
+        steps += [chunk] * (delta // chunk)
+        steps += [1] * (delta % chunk)
+        plan.append(steps)
+        done = budget
+    return plan
+
+
+class Trajectory:
+    """``run(params, support, key) -> [generator params at each budget]``."""
+
+    def __init__(self, cfg: MetaLearnConfig, gan: Gan, budgets: Sequence[int], chunk: int = 10):
+        self.budgets = sorted(set(int(b) for b in budgets))
+        self.plan = chunk_plan(self.budgets, chunk)
+        self.total = self.budgets[-1]
+        updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim))
+        self._tx = updates.tx
+        lr, n_critic = cfg.inner_optim.lr, cfg.algo.n_critic
+        # a chunk of <= 10 steps is unrolled on CPU (fast straight-line code, short compile)
+        loop = LoopConfig(scan_unroll=min(chunk, 10), task_batching="unrolled", remat=False)
+
+        def advance(carry, support, keys, scale):
+            scale = scale if scale is not None else {"g": lr, "d": lr}
+            step = lambda c, k: updates.gan_step(c, support, k, n_critic, scale)
+            carry, _ = scan_steps(step, carry, keys, loop)
+            return carry
+
+        self._advance = jax.jit(advance)
+        self._init = jax.jit(lambda g, d: (g, d, self._tx.init(g), self._tx.init(d)))
+
+    def run(self, params: dict, support: jax.Array, key: jax.Array) -> list:
+        carry = self._init(params["g"], params["d"])
+        scale = params.get("inner_lr")
+        keys = jax.random.split(key, max(self.total, 1))
+        out, done = [], 0
+        for steps in self.plan:
+            for n in steps:
+                carry = self._advance(carry, support, keys[done:done + n], scale)
+                done += n
+            out.append(carry[0])
+        return out
+
+
+def copy_shots(support: np.ndarray, n: int) -> np.ndarray:
+    """``n`` images that are the support shots, cycled."""
+    return np.asarray(support)[np.arange(n) % len(support)]
+
+
+def pretrain_config(cfg: MetaLearnConfig) -> MetaLearnConfig:
+    """The evaluated run's config with algo=pretrain and the same budget (train.steps
+    meta-steps of algo.inner_steps GAN steps on meta_batch x shots pooled images)."""
+    import dataclasses
+    algo = dataclasses.replace(cfg.algo, name="pretrain", learn_inner_lr=False)
+    return dataclasses.replace(cfg, algo=algo)
+
+
+def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
+    return a.model == b.model and a.gan_loss == b.gan_loss
+
+
+def sample_fn(gan: Gan, n: int):
+    return jax.jit(lambda g, key: gan.sample(g, key, n))
+
+
+def stack(images: list) -> jnp.ndarray:
+    return jnp.concatenate(images)
