@@ -40,11 +40,13 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    image_size: int = 16      # square images; a power of two >= 8; equals task.image_size
+    image_size: int = 16      # square images; a power of two >= 8 (reference: 28); equals task.image_size
     channels: int = 1
     z_dim: int = 64
     width: int = 32           # channels of the widest-resolution feature map
     norm: str = "layer"       # layer | group | none (no BatchNorm: tasks are adapted alone)
+    arch: str = "dcgan"       # dcgan | reference (the speed benchmark's 28x28 DCGAN)
+    conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class LoopConfig:
     """How the inner loop and the task batch are laid out for XLA (speed only)."""
     scan_unroll: Union[int, str] = "auto"     # int >= 1, "full", or "auto" (per backend)
     task_batching: str = "auto"              # vmap | map | unrolled | auto (per backend)
-    remat: Union[bool, str] = False          # false | true (= step) | step | nested: jax.checkpoint
+    remat: Union[bool, str] = False          # false | true (= step) | step | nested | auto: jax.checkpoint
 
 
 @dataclass(frozen=True)
@@ -207,10 +209,17 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     if size != cfg.task.image_size:
         raise ConfigError(f"model.image_size ({size}) differs from task.image_size "
                           f"({cfg.task.image_size}); set task.image_size instead")
-    if size < 8 or size & (size - 1):
-        raise ConfigError(f"model.image_size must be a power of two >= 8, got {size}")
+    if cfg.model.arch not in ("dcgan", "reference"):
+        raise ConfigError(f"model.arch must be one of dcgan, reference; got '{cfg.model.arch}'")
+    if cfg.model.arch == "reference" and size != 28:
+        raise ConfigError(f"model.arch=reference is the 28x28 benchmark model: it needs "
+                          f"task.image_size=28, got {size}")
+    if cfg.model.arch == "dcgan" and (size < 8 or size & (size - 1)):
+        raise ConfigError(f"model.image_size must be a power of two >= 8, got {size} "
+                          f"(28x28 images: model=reference)")
     choices = {
         "model.norm": (cfg.model.norm, ("layer", "group", "none")),
+        "model.conv": (cfg.model.conv, ("auto", "xla", "matmul")),
         "gan_loss.kind": (cfg.gan_loss.kind, ("nonsaturating", "wgan_gp", "hinge")),
         "inner_optim.name": (cfg.inner_optim.name, ("adam", "sgd")),
         "outer_optim.name": (cfg.outer_optim.name, ("adam", "sgd")),
@@ -221,8 +230,9 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
-    if cfg.loop.remat not in (False, True, "none", "step", "nested"):
-        raise ConfigError(f"loop.remat must be false, step (or true) or nested; got '{cfg.loop.remat}'")
+    if cfg.loop.remat not in (False, True, "none", "step", "nested", "auto"):
+        raise ConfigError(f"loop.remat must be false, step (or true), nested or auto; "
+                          f"got '{cfg.loop.remat}'")
     unroll = cfg.loop.scan_unroll
     if isinstance(unroll, str) and unroll not in ("auto", "full"):
         raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import jax
 
 from metagan_cli.config import GanLossConfig, ModelConfig
-from metagan_cli.core.models import Discriminator, Generator
+from metagan_cli.core.models import discriminator, generator
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,14 @@ class Gan:
         size, ch = self.model.image_size, self.model.channels
         z = jax.numpy.zeros((1, self.model.z_dim))
         x = jax.numpy.zeros((1, size, size, ch))
-        return {"g": Generator(self.model).init(g_key, z)["params"],
-                "d": Discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
+        return {"g": generator(self.model).init(g_key, z)["params"],
+                "d": discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
 
     def generate(self, g_params, z: jax.Array) -> jax.Array:
-        return Generator(self.model).apply({"params": g_params}, z)
+        return generator(self.model).apply({"params": g_params}, z)
 
     def discriminate(self, d_params, x: jax.Array):
-        return Discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
+        return discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
 
     def latents(self, key: jax.Array, n: int) -> jax.Array:
         return jax.random.normal(key, (n, self.model.z_dim))

@@ -13,6 +13,7 @@ meta-learned), each update of the inner optimiser is scaled elementwise by it.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from typing import Callable
@@ -29,17 +30,46 @@ from metagan_cli.core.optim import make_inner_optimizer
 InnerLoop = Callable[[dict, jax.Array, jax.Array], tuple[dict, jax.Array]]
 
 
-def resolve_unroll(loop: LoopConfig, steps: int, backend: str | None = None) -> int:
-    """The scan unroll factor; 'auto' unrolls fully on CPU for short loops (XLA's CPU
-    while loop is slow) and keeps a short unroll on accelerators (faster compiles)."""
+def resolve_unroll(loop: LoopConfig, steps: int, backend: str | None = None,
+                   fast_in_loops: bool = False) -> int:
+    """The scan unroll factor.  'auto' on CPU: for a model whose ops run as fast inside
+    an XLA while loop as outside one (``fast_in_loops``: matmul convolutions) a short
+    unroll (``ROLLED_UNROLL``), which compiles in seconds; otherwise full unroll for
+    short loops (XLA's CPU while loop runs convolutions several times slower) and 10 for
+    long ones.  On accelerators 1 (faster compiles at little cost)."""
     backend = backend or jax.default_backend()
     if loop.scan_unroll == "full":
         return max(steps, 1)
     if loop.scan_unroll == "auto":
         if backend == "cpu":
+            if fast_in_loops:
+                return min(ROLLED_UNROLL, max(steps, 1))
             return max(steps, 1) if steps <= 20 else 10
         return 1
     return min(int(loop.scan_unroll), max(steps, 1))
+
+
+ROLLED_UNROLL = 1
+
+
+def fast_in_loops(model) -> bool:
+    """Whether the model's ops run about as fast inside an XLA while loop as outside
+    one on this backend (its convolutions are matmuls; see models.conv_impl)."""
+    from metagan_cli.core.models import conv_impl
+    return conv_impl(model) == "matmul"
+
+
+def resolve_loop_config(loop: LoopConfig, model, steps: int, second_order: bool = False,
+                        backend: str | None = None) -> LoopConfig:
+    """``loop`` with every 'auto' replaced by what it means for this model, number of
+    inner steps, order of differentiation and backend."""
+    backend = backend or jax.default_backend()
+    fast = fast_in_loops(model)
+    return dataclasses.replace(
+        loop, scan_unroll=resolve_unroll(loop, steps, backend, fast),
+        task_batching=(resolve_task_batching(backend, fast) if loop.task_batching == "auto"
+                       else loop.task_batching),
+        remat=remat_mode(loop, steps, second_order, backend))
 
 
 class GanUpdates:
@@ -105,6 +135,8 @@ def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
     ``remat=step`` keeps only each step's carry and recomputes the rest (memory grows
     by one carry per step); ``remat=nested`` also checkpoints chunks of about sqrt(steps)
     steps, keeping about 2 sqrt(steps) carries for about twice the forward compute.
+    (A recursive bisection, log2(steps) carries, measured worse on second-order MAML:
+    more memory at 10 steps and minutes of compilation; see docs/BENCHMARKS.md.)
     """
     steps = keys.shape[0]
     unroll = resolve_unroll(loop, steps)
@@ -130,11 +162,49 @@ def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
     return carry, out
 
 
-def remat_mode(loop: LoopConfig) -> str:
-    """none | step | nested (``remat: true`` means step)."""
+REMAT_MODES = ("none", "step", "nested")
+
+
+def remat_mode(loop: LoopConfig, steps: int | None = None, second_order: bool = False,
+               backend: str | None = None) -> str:
+    """none | step | nested (``remat: true`` means step; ``auto``: see ``resolve_remat``)."""
     if loop.remat is True:
         return "step"
-    return "none" if loop.remat is False else str(loop.remat)
+    if loop.remat is False:
+        return "none"
+    if loop.remat == "auto":
+        return resolve_remat(steps, second_order, backend)
+    return str(loop.remat)
+
+
+NESTED_REMAT_ABOVE = 20    # remat=auto: second-order loops longer than this use remat=nested
+
+
+def resolve_remat(steps: int | None, second_order: bool, backend: str | None = None) -> str:
+    """remat=auto: nothing to rematerialise unless the step differentiates through the
+    inner loop (second-order MAML), which keeps every inner step's intermediates: then
+    ``nested`` for loops longer than ``NESTED_REMAT_ABOVE`` steps (about 2 sqrt(steps)
+    carries instead of steps x a step's intermediates), none for short ones (faster)."""
+    if second_order and steps is not None and steps > NESTED_REMAT_ABOVE:
+        return "nested"
+    return "none"
+
+
+def with_task_batching_resolved(cfg):
+    """A MetaLearnConfig whose loop.task_batching=auto is resolved for its model."""
+    if cfg.loop.task_batching != "auto":
+        return cfg
+    batching = resolve_task_batching(jax.default_backend(), fast_in_loops(cfg.model))
+    return dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, task_batching=batching))
+
+
+def resolve_loop(loop: LoopConfig, model, steps: int, second_order: bool = False,
+                 backend: str | None = None) -> dict:
+    """The loop structure 'auto' resolves to, as a dict (for logs and benchmarks)."""
+    backend = backend or jax.default_backend()
+    resolved = resolve_loop_config(loop, model, steps, second_order, backend)
+    return {"backend": backend, "scan_unroll": resolved.scan_unroll,
+            "task_batching": resolved.task_batching, "remat": resolved.remat}
 
 
 def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopConfig,
@@ -143,6 +213,8 @@ def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopCo
     losses are the (d_loss, g_loss) of each inner step."""
     updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
     tx = updates.tx
+    loop = resolve_loop_config(loop, gan.model, steps,
+                               second_order=algo.name == "maml" and not stop_gradients)
 
     def adapt(params: dict, support: jax.Array, key: jax.Array):
         gan_params = {"g": params["g"], "d": params["d"]}
@@ -162,6 +234,8 @@ def make_discriminator_loop(gan: Gan, optim: OptimConfig, loop: LoopConfig,
     """``adapt_d(d_params, g_params, real, key) -> d_params``: ``steps`` discriminator
     updates against a fixed generator (DAWSON's query-adapted critic)."""
     updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
+    loop = resolve_loop_config(loop, gan.model, steps,
+                               second_order=not stop_gradients)   # (used by MAML only)
 
     def adapt_d(d_params, g_params, real, key, scale=optim.lr):
         def step(carry, k):
@@ -177,14 +251,25 @@ def make_discriminator_loop(gan: Gan, optim: OptimConfig, loop: LoopConfig,
     return adapt_d
 
 
-def map_over_tasks(fn: Callable, batching: str, backend: str | None = None) -> Callable:
+def resolve_task_batching(backend: str, fast_in_loops: bool = False) -> str:
+    """task_batching=auto: per-task weights under vmap become grouped convolutions,
+    slow on CPU and right on accelerators.  On CPU, a model that runs as fast inside a
+    while loop maps over tasks (one task's program compiled once, one task's memory at
+    a time); others unroll the tasks."""
+    if backend != "cpu":
+        return "vmap"
+    return "map" if fast_in_loops else "unrolled"
+
+
+def map_over_tasks(fn: Callable, batching: str, backend: str | None = None,
+                   fast_in_loops: bool = False) -> Callable:
     """Applies ``fn`` to each task along axis 0 of every argument and stacks the results.
 
     vmap turns per-task weights into grouped convolutions (good on accelerators, slow
     on CPU); ``unrolled`` traces one copy per task; ``map`` is a rolled lax.map.
     """
     if batching == "auto":
-        batching = "unrolled" if (backend or jax.default_backend()) == "cpu" else "vmap"
+        batching = resolve_task_batching(backend or jax.default_backend(), fast_in_loops)
     if batching == "vmap":
         return jax.vmap(fn)
     if batching == "map":

@@ -5,10 +5,16 @@ is adapted alone, so the networks use LayerNorm (default) or GroupNorm.  The
 generator upsamples with a convolution followed by depth-to-space (sub-pixel
 convolution): the same function class as a stride-2 transposed convolution, but its
 weight gradient is far cheaper on CPU.
+
+``model.arch=reference`` is the 28x28 DCGAN of the speed benchmark (docs/BENCHMARKS.md),
+without normalisation: its transposed convolutions are ``ConvTranspose4x4s2``, the
+exact function and parameters of a 4x4 stride-2 transposed convolution (padding 1)
+computed as one 3x3 convolution followed by depth-to-space.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -24,6 +30,138 @@ def depth_to_space(x: jax.Array, factor: int = 2) -> jax.Array:
     x = x.reshape(b, h, w, factor, factor, c_out)
     x = x.transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h * factor, w * factor, c_out)
+
+
+def conv_impl(cfg: ModelConfig) -> str:
+    """model.conv: ``matmul`` (patches x kernel matrix) or ``xla`` (lax convolutions).
+    ``auto`` is matmul for the reference model on CPU: XLA's CPU convolution weight
+    gradients run about 30x slower inside a while loop (a scanned inner loop, mapped
+    tasks) than outside one, while a matmul runs equally fast in both."""
+    if cfg.conv != "auto":
+        return cfg.conv
+    return "matmul" if cfg.arch == "reference" and jax.default_backend() == "cpu" else "xla"
+
+
+def _same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+    total = max((-(-size // s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding="SAME",
+           impl: str = "xla") -> jax.Array:
+    """NHWC x HWIO convolution (no bias).  ``impl=matmul`` gathers the k x k patches by
+    strided slicing and multiplies them by the kernel as a matrix: the same sums, whose
+    derivatives of any order are slices, pads and matmuls."""
+    kh, kw, c_in, c_out = kernel.shape
+    if padding == "SAME":
+        padding = (_same_padding(x.shape[1], kh, strides[0]), _same_padding(x.shape[2], kw, strides[1]))
+    if impl == "xla":
+        return jax.lax.conv_general_dilated(x, kernel, strides, padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    (sh, sw), ((pt, pb), (pl, pr)) = strides, padding
+    x = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    cols = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+            for i in range(kh) for j in range(kw)]
+    patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]   # (i, j, c) order
+    return jnp.einsum("bhwk,ko->bhwo", patches, kernel.reshape(kh * kw * c_in, c_out))
+
+
+class Conv(nn.Module):
+    """``flax.linen.Conv`` with the same parameters (names, shapes, initialisers) and the
+    choice of implementation of ``conv2d``."""
+    features: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    padding: Any = "SAME"
+    impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (*self.kernel_size, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return conv2d(x, kernel, self.strides, self.padding, self.impl) + bias
+
+
+# A 4-tap, stride-2, padding-1 transposed convolution, per output phase a (row parity):
+# out[2m] = x[m-1] w[3] + x[m] w[1],  out[2m+1] = x[m] w[2] + x[m+1] w[0]: phase a reads
+# the input rows at offsets a + (0, 1) of the input padded by 1, with taps _TAPS[a].
+_TAPS = ((3, 1), (2, 0))
+
+
+class ConvTranspose4x4s2(nn.Module):
+    """``ConvTranspose2d(kernel 4, stride 2, padding 1)`` (PyTorch's): [B, H, W, Cin] ->
+    [B, 2H, 2W, features], with a [4, 4, Cin, features] kernel and a bias (the same
+    function and parameters), computed without a transposed convolution: each of the
+    four output phases is a 2x2 convolution (``impl=matmul``: a batched matmul of 2x2
+    patches; ``xla``: one 3x3 convolution into 4 x features channels whose unused taps
+    are zero), interleaved by depth-to-space."""
+    features: int
+    impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, h, w, c_in = x.shape
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (4, 4, c_in, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        phases = [(a, c) for a in range(2) for c in range(2)]
+        # per phase (a, c): its 2x2 taps [2, 2, Cin, F] -> [4 Cin, F]
+        taps = jnp.stack([kernel[jnp.array(_TAPS[a])][:, jnp.array(_TAPS[c])]
+                          .reshape(4 * c_in, self.features) for a, c in phases])
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        if self.impl == "xla":
+            k3 = jnp.zeros((3, 3, c_in, 4, self.features), kernel.dtype)
+            for i, (a, c) in enumerate(phases):
+                k3 = k3.at[a:a + 2, c:c + 2, :, i].set(taps[i].reshape(2, 2, c_in, self.features))
+            y = jax.lax.conv_general_dilated(xp, k3.reshape(3, 3, c_in, 4 * self.features), (1, 1),
+                                             "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return depth_to_space(y + jnp.tile(bias, 4))
+        patches = jnp.stack([
+            jnp.concatenate([xp[:, a + i:a + i + h, c + j:c + j + w, :] for i in range(2) for j in range(2)],
+                            axis=-1) for a, c in phases])                     # [4, B, H, W, 4 Cin]
+        y = jnp.einsum("pbhwk,pko->pbhwo", patches, taps) + bias              # [4, B, H, W, F]
+        y = y.reshape(2, 2, b, h, w, self.features).transpose(2, 3, 0, 4, 1, 5)
+        return y.reshape(b, 2 * h, 2 * w, self.features)
+
+
+class ReferenceGenerator(nn.Module):
+    """z -> Dense(2w*7*7), ReLU, 7x7x2w -> ConvT(w) 14x14, ReLU -> ConvT(C) 28x28, tanh."""
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        w = self.cfg.width
+        x = nn.relu(nn.Dense(2 * w * 7 * 7)(z)).reshape(z.shape[0], 7, 7, 2 * w)
+        impl = conv_impl(self.cfg)
+        x = nn.relu(ConvTranspose4x4s2(w, impl)(x))
+        return jnp.tanh(ConvTranspose4x4s2(self.cfg.channels, impl)(x))
+
+
+class ReferenceDiscriminator(nn.Module):
+    """Conv(w, 4, s2, p1), LeakyReLU .2, Conv(2w, 4, s2, p1), LeakyReLU .2, Dense(1)."""
+    cfg: ModelConfig
+    aux_classes: int = 0
+
+    @nn.compact
+    def __call__(self, x: jax.Array):
+        for width in (self.cfg.width, 2 * self.cfg.width):
+            x = Conv(width, (4, 4), (2, 2), ((1, 1), (1, 1)), conv_impl(self.cfg))(x)
+            x = nn.leaky_relu(x, 0.2)
+        features = x.reshape(x.shape[0], -1)
+        logit = nn.Dense(1)(features)[:, 0]
+        aux = nn.Dense(self.aux_classes, name="aux_head")(features) if self.aux_classes else None
+        return logit, aux
+
+
+def generator(cfg: ModelConfig) -> nn.Module:
+    return ReferenceGenerator(cfg) if cfg.arch == "reference" else Generator(cfg)
+
+
+def discriminator(cfg: ModelConfig, aux_classes: int = 0) -> nn.Module:
+    if cfg.arch == "reference":
+        return ReferenceDiscriminator(cfg, aux_classes)
+    return Discriminator(cfg, aux_classes)
 
 
 def _norm(kind: str):

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Times metagan's meta-train step on the PyTorch reference's model and work.
+
+The model, losses and algorithm settings are those of the reference meta-GAN step
+(../shared/bench/REFERENCE.md): the 28x28 DCGAN (``model.arch=reference``), the
+non-saturating loss, one D then one G update per inner step on ``--batch`` support
+images; reptile with inner Adam (lr 1e-4, b1 0.5), fomaml and maml with inner SGD
+(lr 1e-4), the outer step at learning rate 1 (outer SGD), random data.  What is timed
+is metagan's own jitted ``make_meta_step`` with that config: the step ``meta-train``
+runs, episode sampling included.
+
+One JSON line per configuration, with the reference's fields (algo, inner_steps,
+meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
+  peak_bytes        XLA's compiled memory analysis of the meta-step: arguments +
+                    outputs + temporaries - aliased bytes (deterministic; the same
+                    figure the buffer assignment of the backend reserves)
+  gpu_peak_bytes    on GPU/TPU, the device's peak_bytes_in_use after the run
+  peak_rss_mb       the process's peak resident memory (includes compilation)
+  xla_flops         FLOPs of one meta-step by XLA's cost analysis (a rolled loop's
+                    body counted once: meaningful for fully unrolled programs only)
+  model_gflop_per_inner_step, model_gflop_per_s
+                    the reference model's FLOPs per inner step, counted by hand
+                    (model_flops_per_inner_step) and at the measured rate
+  loop              the loop structure used (scan unroll, task batching, remat)
+
+``--compare`` runs the PyTorch reference script (``--reference``) in a subprocess,
+alternating with rounds of the JAX step, and prints a "ratio" line: the median over
+rounds of torch seconds per meta-step / JAX seconds per meta-step.
+
+  python scripts/bench.py --algo reptile --inner-steps 10 --meta-batch 4 --batch 8
+  python scripts/bench.py --algo maml --compare --rounds 3
+  python scripts/bench.py --algo maml --inner-steps 100 --remat nested --memory-only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REFERENCE = Path("..") / "shared" / "bench" / "torch_reference.py"
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--algo", choices=["reptile", "fomaml", "maml"], default="reptile")
+    ap.add_argument("--inner-steps", type=int, default=10)
+    ap.add_argument("--meta-batch", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--z-dim", type=int, default=100)
+    ap.add_argument("--channels", type=int, default=64, help="the model's width (reference: 64)")
+    ap.add_argument("--inner-lr", type=float, default=1e-4)
+    ap.add_argument("--outer-lr", type=float, default=1.0)
+    ap.add_argument("--steps", type=int, default=5, help="timed meta-steps (per round)")
+    ap.add_argument("--scan-unroll", default="auto", help="loop.scan_unroll: int, full or auto")
+    ap.add_argument("--task-batching", default="auto", help="loop.task_batching: vmap|map|unrolled|auto")
+    ap.add_argument("--remat", default="auto", help="loop.remat: none|step|nested|auto")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="compile and report memory and FLOPs without running the step")
+    ap.add_argument("--compare", action="store_true",
+                    help="alternate rounds of the JAX step and the PyTorch reference; print ratios")
+    ap.add_argument("--rounds", type=int, default=3, help="--compare: alternating rounds")
+    ap.add_argument("--reference", default=str(DEFAULT_REFERENCE),
+                    help="the PyTorch reference script (default: ../shared/bench/torch_reference.py)")
+    ap.add_argument("--peak", action="store_true",
+                    help="also measure the device's float32 matmul FLOP/s (2048 x 2048)")
+    ap.add_argument("--torch-steps", type=int, default=None,
+                    help="--compare: timed steps per torch round (default: --steps)")
+    return ap.parse_args(argv)
+
+
+def bench_config(a):
+    """metagan's config for the reference's work."""
+    from metagan_cli.config import (AlgoConfig, LoopConfig, MetaLearnConfig, ModelConfig,
+                                    OptimConfig, TaskConfig, validate)
+    remat = {"none": False, "false": False}.get(a.remat, a.remat)
+    unroll = int(a.scan_unroll) if str(a.scan_unroll).isdigit() else a.scan_unroll
+    inner = (OptimConfig(name="adam", lr=a.inner_lr, b1=0.5, b2=0.999) if a.algo == "reptile"
+             else OptimConfig(name="sgd", lr=a.inner_lr))
+    cfg = MetaLearnConfig(
+        task=TaskConfig(image_size=28, train_classes=tuple(range(a.meta_batch)), test_classes=()),
+        model=ModelConfig(arch="reference", image_size=28, channels=1, z_dim=a.z_dim,
+                          width=a.channels, norm="none"),
+        algo=AlgoConfig(name=a.algo, meta_batch=a.meta_batch, inner_steps=a.inner_steps,
+                        queries=a.batch),
+        inner_optim=inner,
+        outer_optim=OptimConfig(name="sgd", lr=a.outer_lr),
+        loop=LoopConfig(scan_unroll=unroll, task_batching=a.task_batching, remat=remat),
+        shots=a.batch)
+    return validate(cfg)
+
+
+def random_task_data(cfg, seed: int = 0):
+    """meta_batch classes of shots + queries random images each (only speed is measured)."""
+    import jax.numpy as jnp
+    import numpy as np
+    from metagan_cli.core.episodes import ClassImages
+    per_class = cfg.shots + cfg.algo.queries
+    n_classes = len(cfg.task.train_classes)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n_classes * per_class, 28, 28, 1), dtype=np.uint8)
+    data = ClassImages(images=jnp.asarray(images),
+                       offsets=jnp.arange(n_classes, dtype=jnp.int32) * per_class,
+                       counts=jnp.full((n_classes,), per_class, jnp.int32), max_count=per_class)
+    return data, jnp.arange(n_classes, dtype=jnp.int32)
+
+
+def model_flops_per_inner_step(batch: int, z_dim: int = 100, w: int = 64) -> int:
+    """2 x multiply-adds of one reference inner step on ``batch`` images, counting each
+    layer's weight gradient and input gradient as one forward each: one G forward; the D
+    update (D forward on real and fake, weight gradients, input gradients of all but the
+    first layer); the G update (D forward on the fake, D's input gradients, G's weight
+    gradients and input gradients of all but the first layer)."""
+    g_dense, g_ct1, g_ct2 = z_dim * 2 * w * 49, 49 * 2 * w * 16 * w, 196 * w * 16
+    d_c1, d_c2, d_dense = 196 * w * 16, 49 * 2 * w * 16 * w, 2 * w * 49
+    g, d = g_dense + g_ct1 + g_ct2, d_c1 + d_c2 + d_dense
+    per_image = g + (2 * d + 2 * d + 2 * (d - d_c1)) + (d + d + g + (g - g_dense))
+    return 2 * batch * per_image
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
+    """The best FLOP/s of an n x n float32 matmul on the default device."""
+    import jax
+    import jax.numpy as jnp
+    x = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(x).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(x).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
+class JaxBench:
+    """metagan's jitted meta-step on the reference's work, compiled once."""
+
+    def __init__(self, a):
+        import jax
+        from metagan_cli.core.algorithms import make_meta_step
+        from metagan_cli.core.gan import Gan
+        from metagan_cli.core.inner_loop import resolve_loop
+        from metagan_cli.core.meta_state import init_meta_state
+        self.a, self.jax = a, jax
+        self.cfg = bench_config(a)
+        gan = Gan(self.cfg.model, self.cfg.gan_loss)
+        self.state = init_meta_state(self.cfg, gan)
+        self.data, self.classes = random_task_data(self.cfg)
+        self.loop = resolve_loop(self.cfg.loop, self.cfg.model, self.cfg.algo.inner_steps,
+                                 second_order=self.cfg.algo.name == "maml")
+        t0 = time.perf_counter()
+        lowered = jax.jit(make_meta_step(self.cfg, gan)).lower(self.state, self.data, self.classes)
+        self.compiled = lowered.compile()
+        self.compile_s = time.perf_counter() - t0
+        self.first_step_s = None
+
+    def memory(self) -> dict:
+        out = {}
+        mem = self.compiled.memory_analysis()
+        if mem is not None:
+            out["peak_bytes"] = int(mem.argument_size_in_bytes + mem.output_size_in_bytes
+                                    + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+            out["temp_bytes"] = int(mem.temp_size_in_bytes)
+        cost = self.compiled.cost_analysis()
+        if isinstance(cost, list):
+            cost = cost[0] if cost else {}
+        if cost and "flops" in cost:
+            out["xla_flops"] = int(cost["flops"])
+        return out
+
+    def run(self, steps: int) -> float:
+        """Runs ``steps`` meta-steps (the first ever call also compiles: first_step_s);
+        returns seconds per meta-step."""
+        jax = self.jax
+        if self.first_step_s is None:
+            t0 = time.perf_counter()
+            self.state, metrics = self.compiled(self.state, self.data, self.classes)
+            jax.block_until_ready(metrics)
+            self.first_step_s = self.compile_s + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            self.state, metrics = self.compiled(self.state, self.data, self.classes)
+        jax.block_until_ready((self.state, metrics))
+        return (time.perf_counter() - t0) / steps
+
+    def record(self, meta_step_s: float | None) -> dict:
+        import jax
+        a = self.a
+        rec = {"impl": "jax", "jax": jax.__version__, "backend": jax.default_backend(),
+               "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
+               "batch": a.batch, "z_dim": a.z_dim, "channels": a.channels,
+               "loop": self.loop,
+               "first_step_s": round(self.first_step_s or self.compile_s, 3),
+               "compile_s": round(self.compile_s, 3)}
+        if meta_step_s is not None:
+            rec["meta_step_s"] = round(meta_step_s, 4)
+            rec["inner_steps_per_s"] = round(a.inner_steps * a.meta_batch / meta_step_s, 1)
+        rec.update(self.memory())
+        model_flops = model_flops_per_inner_step(a.batch, a.z_dim, a.channels)
+        rec["model_gflop_per_inner_step"] = round(model_flops / 1e9, 3)
+        if meta_step_s is not None:
+            rec["model_gflop_per_s"] = round(model_flops * a.inner_steps * a.meta_batch
+                                             / meta_step_s / 1e9, 1)
+        if jax.default_backend() != "cpu":
+            stats = jax.local_devices()[0].memory_stats() or {}
+            if "peak_bytes_in_use" in stats:
+                rec["gpu_peak_bytes"] = int(stats["peak_bytes_in_use"])
+        rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return rec
+
+
+def torch_round(a, steps: int) -> dict:
+    """One run of the PyTorch reference script in a subprocess (its own JSON line)."""
+    reference = Path(a.reference)
+    if not reference.is_file():
+        sys.exit(f"bench.py: no PyTorch reference at {reference} (--reference PATH)")
+    cmd = [sys.executable, str(reference), "--algo", a.algo, "--inner-steps", str(a.inner_steps),
+           "--meta-batch", str(a.meta_batch), "--batch", str(a.batch), "--z-dim", str(a.z_dim),
+           "--channels", str(a.channels), "--inner-lr", str(a.inner_lr),
+           "--outer-lr", str(a.outer_lr), "--steps", str(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rec = json.loads(out.strip().splitlines()[-1])
+    rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    return rec
+
+
+def emit(rec: dict) -> None:
+    print(json.dumps(rec), flush=True)
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    load = os.getloadavg()[0]
+    if a.peak:
+        emit({"impl": "matmul_peak", "gflop_per_s": round(matmul_peak_flops() / 1e9, 1)})
+    bench = JaxBench(a)
+    if a.memory_only:
+        emit({**bench.record(None), "load_1min": round(load, 2)})
+        return
+    if not a.compare:
+        emit({**bench.record(bench.run(a.steps)), "load_1min": round(load, 2)})
+        return
+    jax_times, torch_times, torch_recs = [], [], []
+    for r in range(a.rounds):
+        jax_times.append(bench.run(a.steps))
+        rec = torch_round(a, a.torch_steps or a.steps)
+        torch_recs.append(rec)
+        torch_times.append(rec["meta_step_s"])
+        emit({"round": r, "jax_meta_step_s": round(jax_times[-1], 4),
+              "torch_meta_step_s": rec["meta_step_s"], "load_1min": round(os.getloadavg()[0], 2)})
+    jax_s, torch_s = statistics.median(jax_times), statistics.median(torch_times)
+    jax_rec = bench.record(jax_s)
+    torch_rec = {**torch_recs[-1], "meta_step_s": round(torch_s, 4),
+                 "inner_steps_per_s": round(a.inner_steps * a.meta_batch / torch_s, 1),
+                 "first_step_s": round(statistics.median(t["first_step_s"] for t in torch_recs), 3)}
+    emit(jax_rec)
+    emit(torch_rec)
+    emit({"impl": "ratio", "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
+          "batch": a.batch, "rounds": a.rounds,
+          "speedup": round(torch_s / jax_s, 2),
+          "speedup_per_round": [round(t / j, 2) for j, t in zip(jax_times, torch_times)],
+          "jax_first_step_s": jax_rec["first_step_s"], "torch_first_step_s": torch_rec["first_step_s"],
+          "load_1min_start": round(load, 2), "load_1min_end": round(os.getloadavg()[0], 2)})
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,111 @@
+"""The benchmark's model and loop structure: the reference architecture is the PyTorch
+reference's model (same parameters, same function), the matmul convolutions compute the
+same sums as XLA's, 'auto' resolves per backend, and scripts/bench.py runs and prints its fields."""
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metagan_cli.config import (ConfigError, GanLossConfig, LoopConfig, MetaLearnConfig,
+                                ModelConfig, TaskConfig, validate)
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import resolve_loop, resolve_unroll
+from metagan_cli.core.models import Conv, ConvTranspose4x4s2
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+REFERENCE = ModelConfig(arch="reference", image_size=28, z_dim=100, width=64, norm="none")
+tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
+    lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
+
+
+def _torch_reference_parameter_count(z=100, ch=64) -> int:
+    """nn.Linear(z, 2ch*7*7), ConvTranspose2d(2ch, ch, 4), ConvTranspose2d(ch, 1, 4);
+    Conv2d(1, ch, 4), Conv2d(ch, 2ch, 4), Linear(2ch*7*7, 1): weights + biases."""
+    linear = lambda i, o: i * o + o
+    conv = lambda i, o, k=4: i * o * k * k + o
+    gen = linear(z, 2 * ch * 49) + conv(2 * ch, ch) + conv(ch, 1)
+    disc = conv(1, ch) + conv(ch, 2 * ch) + linear(2 * ch * 49, 1)
+    return gen + disc
+
+
+def test_reference_model_has_the_reference_parameter_count_and_shapes():
+    gan = Gan(REFERENCE, GanLossConfig())
+    params = jax.eval_shape(gan.init, jax.random.PRNGKey(0))          # shapes only
+    count = sum(x.size for x in jax.tree_util.tree_leaves(params))
+    assert count == _torch_reference_parameter_count() == 904_194
+    images = jax.eval_shape(lambda p: gan.sample(p, jax.random.PRNGKey(1), 3), params["g"])
+    logits = jax.eval_shape(lambda p: gan.discriminate(p, jnp.zeros((3, 28, 28, 1)))[0], params["d"])
+    assert images.shape == (3, 28, 28, 1) and logits.shape == (3,)
+
+
+@pytest.mark.parametrize("impl", ["xla", "matmul"])
+def test_conv_transpose_is_a_stride_2_transposed_convolution(impl):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 3))
+    kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 3, 4))
+    bias = jnp.arange(4.0)
+    out = ConvTranspose4x4s2(4, impl).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    # PyTorch's ConvTranspose2d(k=4, s=2, p=1): out[o] += x[i] w[k] for o = 2i - 1 + k,
+    # i.e. the input dilated by 2, padded by k - 1 - p = 2, correlated with the flipped kernel
+    expected = jax.lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), ((2, 2), (2, 2)),
+                                            lhs_dilation=(2, 2),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    assert out.shape == (2, 10, 12, 4)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, strides, padding", [((4, 4), (2, 2), ((1, 1), (1, 1))),
+                                                      ((3, 3), (1, 1), "SAME"),
+                                                      ((4, 4), (2, 2), "SAME")])
+def test_matmul_convolution_equals_xla_convolution(kernel, strides, padding):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+    params = Conv(5, kernel, strides, padding, "xla").init(jax.random.PRNGKey(1), x)
+    fast = lambda p: Conv(5, kernel, strides, padding, "matmul").apply(p, x)
+    slow = lambda p: Conv(5, kernel, strides, padding, "xla").apply(p, x)
+    np.testing.assert_allclose(fast(params), slow(params), rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p)))
+    tree_close(jax.grad(loss(fast))(params), jax.grad(loss(slow))(params), rtol=1e-4, atol=1e-4)
+
+
+def test_image_size_28_needs_the_reference_model():
+    base = MetaLearnConfig(task=TaskConfig(image_size=28), model=REFERENCE)
+    validate(base)
+    with pytest.raises(ConfigError, match="model=reference"):
+        validate(dataclasses.replace(base, model=ModelConfig(image_size=28)))
+    with pytest.raises(ConfigError, match="task.image_size=28"):
+        validate(MetaLearnConfig(task=TaskConfig(image_size=32),
+                                 model=dataclasses.replace(REFERENCE, image_size=32)))
+
+
+def test_auto_loop_structure_per_backend_and_model():
+    auto = LoopConfig()
+    assert resolve_loop(auto, ModelConfig(), 10, backend="cpu") == {
+        "backend": "cpu", "scan_unroll": 10, "task_batching": "unrolled", "remat": "none"}
+    assert resolve_loop(auto, ModelConfig(), 10, backend="gpu")["task_batching"] == "vmap"
+    assert resolve_unroll(auto, 10, "gpu") == 1
+    if jax.default_backend() == "cpu":       # the reference model's convolutions are matmuls
+        ref = resolve_loop(auto, REFERENCE, 10, backend="cpu")
+        assert (ref["scan_unroll"], ref["task_batching"]) == (1, "map")
+    auto_remat = dataclasses.replace(auto, remat="auto")
+    assert resolve_loop(auto_remat, REFERENCE, 10, second_order=False)["remat"] == "none"
+    assert resolve_loop(auto_remat, REFERENCE, 100, second_order=True)["remat"] == "nested"
+
+
+def test_bench_smoke(capsys):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    bench.main(["--algo", "reptile", "--inner-steps", "1", "--meta-batch", "1", "--batch", "2",
+                "--channels", "4", "--z-dim", "4", "--steps", "1"])
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for field in ("algo", "inner_steps", "meta_batch", "batch", "first_step_s", "meta_step_s",
+                  "inner_steps_per_s", "peak_bytes", "peak_rss_mb", "loop"):
+        assert field in record, field
+    assert record["impl"] == "jax" and record["algo"] == "reptile" and record["inner_steps_per_s"] > 0
+    assert bench.model_flops_per_inner_step(8) > 1e9
