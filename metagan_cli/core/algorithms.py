@@ -10,6 +10,7 @@ from jax.sharding import Mesh
 from metagan_cli.config import MetaLearnConfig
 from metagan_cli.core.baselines import make_pretrain_step
 from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import with_task_batching_resolved
 from metagan_cli.core.maml import make_maml_step
 from metagan_cli.core.reptile import make_reptile_step
 
@@ -29,4 +30,5 @@ def trains(cfg: MetaLearnConfig) -> bool:
 
 def make_meta_step(cfg: MetaLearnConfig, gan: Gan, mesh: Mesh | None = None) -> Callable:
     """The algorithm's ``step(state, data, classes)``; ``mesh`` shards the task batch."""
+    cfg = with_task_batching_resolved(cfg)
     return ALGORITHMS[cfg.algo.name](cfg, gan, mesh)
