@@ -1,5 +1,15 @@
+import atexit
 import os
+import shutil
+import tempfile
 
-# Tests compile many small programs; a shared on-disk cache would hide compile-time
-# regressions and leave files behind, so they run without one.
-os.environ.setdefault("METAGAN_COMPILATION_CACHE", "off")
+import jax
+
+# The tests compile many small programs, several of them more than once (the same tiny
+# configuration in several CLI runs): one compilation cache for the whole session, new
+# each session and removed at its end, so nothing outside the session is read or kept.
+_CACHE = tempfile.mkdtemp(prefix="metagan-test-xla-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["METAGAN_COMPILATION_CACHE"] = _CACHE          # CLI runs in subprocesses
+jax.config.update("jax_compilation_cache_dir", _CACHE)      # programs compiled in-process
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

@@ -36,10 +36,10 @@ def _command(*args):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """The runs here share one tiny program: a compilation cache compiles it once."""
-    cache = tmp_path_factory.mktemp("xla-cache")
-    return {**os.environ, "METAGAN_COMPILATION_CACHE": str(cache)}
+def env():
+    """The runs here share one tiny program, compiled once into the session's
+    compilation cache (conftest.py)."""
+    return dict(os.environ)
 
 
 def _run(args, cwd, env, check=True):
