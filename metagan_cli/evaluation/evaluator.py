@@ -26,7 +26,7 @@ import optax
 
 log = logging.getLogger("metagan")
 
-EVALUATOR_VERSION = "cnn-v1"
+EVALUATOR_VERSION = "cnn-v2"
 FEATURE_DIM = 64
 TRAIN_STEPS = 600
 BATCH = 128
@@ -37,7 +37,9 @@ EVALUATOR_SEED = 0   # fixed: the evaluator does not change with eval's seed=
 
 class EvaluatorNet(nn.Module):
     """3x3 conv blocks (32, 64, 64 channels, each followed by 2x2 average pooling while
-    the map is larger than 4x4) -> dense FEATURE_DIM (the features) -> class logits."""
+    the map is larger than 4x4) -> linear FEATURE_DIM bottleneck (the features) -> class
+    logits.  The features are linear (no ReLU): a ReLU bottleneck can die entirely on
+    tasks with many small classes, leaving every feature at zero."""
     num_classes: int
 
     @nn.compact
@@ -49,7 +51,7 @@ class EvaluatorNet(nn.Module):
             if x.shape[1] > 4:
                 x = nn.avg_pool(x, (2, 2), (2, 2))
         x = x.reshape(x.shape[0], -1)
-        features = nn.relu(nn.Dense(FEATURE_DIM, name="features")(x))
+        features = nn.Dense(FEATURE_DIM, name="features")(x)
         if features_only:
             return features
         return nn.Dense(self.num_classes, name="logits")(features)
@@ -213,6 +215,9 @@ def load_or_train(pixels: np.ndarray, labels: np.ndarray, class_names, train_cla
     # meta-train images (KID's kernel and FID then take values in a familiar range)
     probe = train_images[np.random.default_rng(EVALUATOR_SEED).permutation(len(train_images))[:1024]]
     spread = float(np.mean(raw_features(params, num_classes, probe).var(0)))
+    if not np.isfinite(spread) or spread < 1e-10:
+        raise RuntimeError(f"the evaluator network's features collapsed (variance {spread:.3g}, "
+                           f"validation accuracy {accuracy:.3f}); not caching it")
     scale = float(np.float32(1.0 / np.sqrt(max(spread, 1e-12))))
     evaluator = Evaluator(params, num_classes, size, weights_hash(params), split, accuracy,
                           int(keep.sum()), scale, steps)

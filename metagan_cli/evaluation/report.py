@@ -183,7 +183,8 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
     metrics = list(dict.fromkeys(r["metric"] for r in records))
     base = path.parent
     rel = lambda p: Path(p).relative_to(base).as_posix()
-    lines = [f"# metagan eval: {meta['task']}, {meta['shots']}-shot, evaluated: {me}", ""]
+    lines = [f"# metagan eval: {meta['evaluated_algo']} against the baselines on {meta['task']}'s "
+             f"held-out classes, {meta['shots']} shots", ""]
     lines += [
         "**These figures are not Inception-FID.** KID, FID, diversity and memorisation are computed "
         f"in the feature space of metagan's own evaluator network `{ev['id']}` (version "
