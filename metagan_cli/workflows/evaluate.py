@@ -161,6 +161,10 @@ def evaluate(checkpoint: str, out_dir: str | Path, eval_values: dict | None = No
     run_dir, info, cfg, gan, meta_params = load_run(checkpoint)
     if info["kind"] != "meta-train":
         raise UserError(f"checkpoint={checkpoint} is an adapt dir; eval takes a meta-train run dir")
+    choice = ev.baselines.pretrain
+    if choice not in ("train", "off", "none", "false", "") and not Path(choice).expanduser().is_dir():
+        raise UserError(f"eval.baselines.pretrain={choice}: give train, off, or the run dir of an "
+                        f"algo=pretrain meta-train run")
     shots = cfg.shots if shots is None else shots
     if shots < 1:
         raise UserError(f"shots must be >= 1, got {shots}")
