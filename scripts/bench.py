@@ -250,6 +250,8 @@ def main(argv=None) -> None:
     jax_times, torch_times, torch_recs = [], [], []
     for r in range(a.rounds):
         jax_times.append(bench.run(a.steps))
+        emit({"round": r, "jax_meta_step_s": round(jax_times[-1], 4),
+              "load_1min": round(os.getloadavg()[0], 2)})
         rec = torch_round(a, a.torch_steps or a.steps)
         torch_recs.append(rec)
         torch_times.append(rec["meta_step_s"])

@@ -35,7 +35,7 @@ def depth_to_space(x: jax.Array, factor: int = 2) -> jax.Array:
 def conv_impl(cfg: ModelConfig) -> str:
     """model.conv: ``matmul`` (patches x kernel matrix) or ``xla`` (lax convolutions).
     ``auto`` is matmul for the reference model on CPU: XLA's CPU convolution weight
-    gradients run about 30x slower inside a while loop (a scanned inner loop, mapped
+    gradients run 30-100x slower inside a while loop (a scanned inner loop, mapped
     tasks) than outside one, while a matmul runs equally fast in both."""
     if cfg.conv != "auto":
         return cfg.conv
