@@ -6,8 +6,8 @@ import tempfile
 import jax
 
 # The tests compile many small programs, several of them more than once (the same tiny
-# configuration in several CLI runs): one compilation cache for the whole session, new
-# each session and removed at its end, so nothing outside the session is read or kept.
+# configuration in several CLI runs): one compilation cache for the whole test run, new
+# each run and removed at its end, so nothing outside the run is read or kept.
 _CACHE = tempfile.mkdtemp(prefix="metagan-test-xla-")
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ["METAGAN_COMPILATION_CACHE"] = _CACHE          # CLI runs in subprocesses

@@ -37,7 +37,7 @@ def _command(*args):
 
 @pytest.fixture(scope="module")
 def env():
-    """The runs here share one tiny program, compiled once into the session's
+    """The runs here share one tiny program, compiled once into the test run's
     compilation cache (conftest.py)."""
     return dict(os.environ)
 
