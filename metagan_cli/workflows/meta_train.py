@@ -70,7 +70,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     "twice more (third-order derivatives): expect several times the time and "
                     "memory of algo=fomaml or algo=reptile, the first-order choices")
     mesh = _task_mesh(cfg) if shard_tasks else None
-    device_data = to_class_images(data)
+    local_data = to_class_images(data)      # on this process's default device: sample grids
+    device_data = local_data
     classes = jnp.asarray(data.train_classes, jnp.int32)
     log.info("meta-training on %d classes; %d held out", len(data.train_classes), len(data.test_classes))
 
@@ -87,12 +88,12 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
         write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
 
     if not trains(cfg):
-        return _save_initialisation(run_dir, cfg, gan, state, to_class_images(data), data,
+        return _save_initialisation(run_dir, cfg, gan, state, local_data, data,
                                     checkpoints, main)
 
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     step_fn = jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
-    grid = TrainingGrid(cfg, gan, to_class_images(data), data.test_classes, data.class_names) if main else None
+    grid = TrainingGrid(cfg, gan, local_data, data.test_classes, data.class_names) if main else None
     # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
     inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
 
@@ -138,8 +139,7 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     window_start, window_t = step, time.perf_counter()
                 progress.update(1, **shown)
                 if stopping:
-                    progress.close()
-                    preemption.leave(step)
+                    preemption.leave(step)     # exits; the finally below closes what is open
     finally:
         progress.close()
         if metrics_log is not None:
