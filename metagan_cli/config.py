@@ -79,6 +79,7 @@ class AlgoConfig:
     queries: int = 4          # (fo)maml: query images per task for the outer loss
     outer_objective: str = "gan"   # (fo)maml: gan | dawson
     learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
+    reuse_fake: bool = False       # the G update reuses the last D update's generated batch
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class DistributedConfig:
     num_processes: Union[int, None] = None
     process_id: Union[int, None] = None
     shard_tasks: bool = True                # shard the meta-batch over all devices
+    cpu_devices: Union[int, str] = "auto"    # CPU backend: XLA devices on this host's cores
 
 
 @dataclass(frozen=True)

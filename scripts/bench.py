@@ -61,6 +61,12 @@ def parse_args(argv=None):
     ap.add_argument("--scan-unroll", default="auto", help="loop.scan_unroll: int, full or auto")
     ap.add_argument("--task-batching", default="auto", help="loop.task_batching: vmap|map|unrolled|auto")
     ap.add_argument("--remat", default="auto", help="loop.remat: none|step|nested|auto")
+    ap.add_argument("--cpu-devices", default="auto",
+                    help="distributed.cpu_devices: XLA devices on the CPU's cores, tasks sharded "
+                         "over them (auto: as meta-train)")
+    ap.add_argument("--fresh-fake", dest="reuse_fake", action="store_false",
+                    help="fresh latents for the G update (metagan's default; the reference "
+                         "reuses the D update's generated batch: algo.reuse_fake=true)")
     ap.add_argument("--memory-only", action="store_true",
                     help="compile and report memory and FLOPs without running the step")
     ap.add_argument("--compare", action="store_true",
@@ -88,7 +94,7 @@ def bench_config(a):
         model=ModelConfig(arch="reference", image_size=28, channels=1, z_dim=a.z_dim,
                           width=a.channels, norm="none"),
         algo=AlgoConfig(name=a.algo, meta_batch=a.meta_batch, inner_steps=a.inner_steps,
-                        queries=a.batch),
+                        queries=a.batch, reuse_fake=a.reuse_fake),
         inner_optim=inner,
         outer_optim=OptimConfig(name="sgd", lr=a.outer_lr),
         loop=LoopConfig(scan_unroll=unroll, task_batching=a.task_batching, remat=remat),
@@ -143,20 +149,31 @@ class JaxBench:
     """metagan's jitted meta-step on the reference's work, compiled once."""
 
     def __init__(self, a):
+        from metagan_cli.cluster.host_devices import (available_cores, resolve_cpu_devices,
+                                                      split_host_cpu)
+        # as `metagan meta-train` does, before anything touches a JAX device
+        split_host_cpu(resolve_cpu_devices(a.cpu_devices, a.meta_batch, available_cores(),
+                                           several_processes=False))
         import jax
         from metagan_cli.core.algorithms import make_meta_step
         from metagan_cli.core.gan import Gan
         from metagan_cli.core.inner_loop import resolve_loop
         from metagan_cli.core.meta_state import init_meta_state
+        from metagan_cli.core.task_parallel import replicated, task_mesh
         self.a, self.jax = a, jax
         self.cfg = bench_config(a)
         gan = Gan(self.cfg.model, self.cfg.gan_loss)
         self.state = init_meta_state(self.cfg, gan)
         self.data, self.classes = random_task_data(self.cfg)
-        self.loop = resolve_loop(self.cfg.loop, self.cfg.model, self.cfg.algo.inner_steps,
-                                 second_order=self.cfg.algo.name == "maml")
+        mesh = task_mesh() if jax.device_count() > 1 else None
+        if mesh is not None:             # every device holds the state and data whole
+            self.state, self.data, self.classes = jax.device_put(
+                (self.state, self.data, self.classes), replicated(mesh))
+        self.loop = {**resolve_loop(self.cfg.loop, self.cfg.model, self.cfg.algo.inner_steps,
+                                    second_order=self.cfg.algo.name == "maml"),
+                     "devices": jax.device_count()}
         t0 = time.perf_counter()
-        lowered = jax.jit(make_meta_step(self.cfg, gan)).lower(self.state, self.data, self.classes)
+        lowered = jax.jit(make_meta_step(self.cfg, gan, mesh)).lower(self.state, self.data, self.classes)
         self.compiled = lowered.compile()
         self.compile_s = time.perf_counter() - t0
         self.first_step_s = None
@@ -238,9 +255,9 @@ def emit(rec: dict) -> None:
 def main(argv=None) -> None:
     a = parse_args(argv)
     load = os.getloadavg()[0]
+    bench = JaxBench(a)
     if a.peak:
         emit({"impl": "matmul_peak", "gflop_per_s": round(matmul_peak_flops() / 1e9, 1)})
-    bench = JaxBench(a)
     if a.memory_only:
         emit({**bench.record(None), "load_1min": round(load, 2)})
         return

@@ -10,6 +10,7 @@ from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks, resolve
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.core.reptile import make_reptile_step
+from metagan_cli.core.task_parallel import mean_over_tasks
 from metagan_cli.data.tasks import TaskData, to_class_images
 from helpers import tiny_config
 
@@ -52,6 +53,32 @@ def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
     assert np.all(np.isfinite(losses))
 
 
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_reuse_fake_gives_the_g_update_the_last_d_updates_batch(n_critic):
+    """algo.reuse_fake: G steps on the very images the last D update saw (the PyTorch
+    reference's inner step), judged by the updated D; earlier critic updates draw their own."""
+    import dataclasses
+    cfg, gan, params, support = _setup()
+    cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, reuse_fake=True, n_critic=n_critic))
+    lr, key = cfg.inner_optim.lr, jax.random.PRNGKey(3)
+    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 1)(params, support, key)
+
+    keys = jax.random.split(jax.random.split(key, 1)[0], n_critic + 1)
+    d = params["d"]
+    for i in range(n_critic):
+        z_key, gp_key = jax.random.split(keys[i])
+        fake = gan.sample(params["g"], z_key, 4)
+        d_grad = jax.grad(lambda d: discriminator_loss(gan.loss, gan.discriminate, d, support, fake, gp_key))(d)
+        d = jax.tree_util.tree_map(lambda p, g: p - lr * g, d, d_grad)
+    g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d, gan.sample(g, z_key, 4)))(params["g"])
+    g_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["g"], g_grad)
+    tree_close(adapted["d"], d, rtol=1e-5, atol=1e-6)
+    tree_close(adapted["g"], g_new, rtol=1e-5, atol=1e-6)
+    fresh = make_inner_loop(gan, dataclasses.replace(cfg.algo, reuse_fake=False), cfg.inner_optim,
+                            cfg.loop, 1)(params, support, key)[0]
+    assert not np.allclose(fresh["g"]["Dense_0"]["kernel"], adapted["g"]["Dense_0"]["kernel"])
+
+
 @pytest.mark.parametrize("unroll, remat", [(1, False), (2, "step"), ("full", False), (2, "nested")])
 def test_loop_structure_does_not_change_the_result(unroll, remat):
     cfg, gan, params, support = _setup()
@@ -68,6 +95,16 @@ def test_task_batching_strategies_agree(batching):
     xs, keys = jnp.arange(6.0).reshape(3, 2), jax.random.split(jax.random.PRNGKey(0), 3)
     out = map_over_tasks(fn, batching)(xs, keys)
     ref = jax.vmap(fn)(xs, keys)
+    tree_close(out, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batching", ["vmap", "map", "unrolled"])
+def test_mean_over_tasks_is_the_mean_of_the_per_task_results(batching):
+    fn = lambda shared, x, k: {"a": shared * jnp.sum(x ** 2) + jax.random.normal(k), "b": x * shared}
+    xs, keys = jnp.arange(8.0).reshape(4, 2), jax.random.split(jax.random.PRNGKey(0), 4)
+    out = jax.jit(mean_over_tasks(fn, batching))(jnp.float32(3.0), xs, keys)
+    ref = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0),
+                                 jax.vmap(fn, in_axes=(None, 0, 0))(jnp.float32(3.0), xs, keys))
     tree_close(out, ref, rtol=1e-6)
 
 

@@ -58,6 +58,9 @@ def distributed_config(cfg: DictConfig) -> DistributedConfig:
     if config.initialize not in (True, False, "auto"):
         raise ConfigError(f"distributed.initialize must be auto, true or false; "
                           f"got '{config.initialize}'")
+    devices = config.cpu_devices
+    if devices != "auto" and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise ConfigError(f"distributed.cpu_devices must be auto or a positive integer; got '{devices}'")
     return config
 
 

@@ -28,6 +28,12 @@ def trains(cfg: MetaLearnConfig) -> bool:
     return cfg.algo.name in ALGORITHMS
 
 
+def has_task_axis(cfg: MetaLearnConfig) -> bool:
+    """Whether the algorithm's step averages over a meta-batch of tasks, which several
+    devices can share (pretrain trains one GAN on pooled batches; scratch does not train)."""
+    return cfg.algo.name in ("reptile", "fomaml", "maml")
+
+
 def make_meta_step(cfg: MetaLearnConfig, gan: Gan, mesh: Mesh | None = None) -> Callable:
     """The algorithm's ``step(state, data, classes)``; ``mesh`` shards the task batch."""
     cfg = with_task_batching_resolved(cfg)

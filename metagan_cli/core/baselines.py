@@ -29,7 +29,7 @@ def init_pretrain_optimizer(cfg: MetaLearnConfig, params: dict) -> dict:
 
 
 def make_pretrain_step(cfg: MetaLearnConfig, gan: Gan) -> Callable:
-    updates = GanUpdates(gan, make_optimizer(cfg.outer_optim))
+    updates = GanUpdates(gan, make_optimizer(cfg.outer_optim), reuse_fake=cfg.algo.reuse_fake)
     batch = cfg.algo.meta_batch * cfg.shots
 
     def step(state: dict, data: ClassImages, classes: jax.Array):

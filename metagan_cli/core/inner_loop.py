@@ -80,11 +80,15 @@ class GanUpdates:
     optimiser, which gives bitwise the same updates as optax's own learning rate.
     ``stop_gradients`` makes every update a constant for differentiation, so the
     adapted parameters depend on the initial ones only through the identity: MAML
-    through such a loop is exactly first-order MAML.
+    through such a loop is exactly first-order MAML.  ``reuse_fake`` gives the G update
+    the latents, hence the generated batch, of the last D update (as the PyTorch
+    reference and DCGAN's example do) instead of fresh ones: XLA then computes the
+    generator's forward pass once per inner step instead of twice.
     """
 
-    def __init__(self, gan: Gan, tx: optax.GradientTransformation, stop_gradients: bool = False):
-        self.gan, self.tx, self.stop = gan, tx, stop_gradients
+    def __init__(self, gan: Gan, tx: optax.GradientTransformation, stop_gradients: bool = False,
+                 reuse_fake: bool = False):
+        self.gan, self.tx, self.stop, self.reuse_fake = gan, tx, stop_gradients, reuse_fake
 
     def _apply(self, params, grads, opt, scale):
         updates, opt = self.tx.update(grads, opt, params)
@@ -96,10 +100,12 @@ class GanUpdates:
             updates = jax.lax.stop_gradient(updates)
         return optax.apply_updates(params, updates), opt
 
-    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None):
+    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None, fake=None):
+        """One D update against ``fake`` (default: G's samples from split(key)[0])."""
         gan = self.gan
         z_key, gp_key = jax.random.split(key)
-        fake = gan.sample(g_params, z_key, real.shape[0])
+        if fake is None:
+            fake = gan.sample(g_params, z_key, real.shape[0])
         loss, grads = jax.value_and_grad(
             lambda d: discriminator_loss(gan.loss, gan.discriminate, d, real, fake, gp_key)
         )(d_params)
@@ -119,12 +125,23 @@ class GanUpdates:
         g_params, d_params, g_opt, d_opt = carry
         scale = scale or {"g": None, "d": None}
         keys = jax.random.split(key, n_critic + 1)
+        n = real.shape[0]
         d_loss = jnp.zeros((), real.dtype)
-        for i in range(n_critic):
+        for i in range(n_critic - 1 if self.reuse_fake else n_critic):
             d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, keys[i],
                                                          scale["d"])
-        g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1],
-                                                 real.shape[0], scale["g"])
+        if not self.reuse_fake:
+            g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1], n, scale["g"])
+            return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
+        # one G forward for the last D update and the G update: its pullback gives G's gradient
+        gan, last = self.gan, keys[n_critic - 1]
+        fake, pull_g = jax.vjp(lambda g: gan.sample(g, jax.random.split(last)[0], n), g_params)
+        d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, last,
+                                                     scale["d"], fake=jax.lax.stop_gradient(fake)
+                                                     if self.stop else fake)
+        g_loss, fake_grad = jax.value_and_grad(
+            lambda x: generator_loss(gan.loss, gan.discriminate, d_params, x))(fake)
+        g_params, g_opt = self._apply(g_params, pull_g(fake_grad)[0], g_opt, scale["g"])
         return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
 
 
@@ -211,7 +228,7 @@ def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopCo
                     steps: int, stop_gradients: bool = False) -> InnerLoop:
     """Returns ``adapt(params, support, key) -> (adapted {"g", "d"}, losses [steps, 2])``;
     losses are the (d_loss, g_loss) of each inner step."""
-    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
+    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients, algo.reuse_fake)
     tx = updates.tx
     loop = resolve_loop_config(loop, gan.model, steps,
                                second_order=algo.name == "maml" and not stop_gradients)

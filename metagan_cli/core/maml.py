@@ -52,7 +52,8 @@ def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, stop_gradients: bool = Fal
         if cfg.algo.outer_objective == "dawson":
             scale = cfg.inner_optim.lr if d_scale is None else d_scale
             judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale)
-        g_loss = generator_loss(gan.loss, gan.discriminate, judge, gan.sample(adapted["g"], g_key, n))
+        g_fake = fake if cfg.algo.reuse_fake else gan.sample(adapted["g"], g_key, n)
+        g_loss = generator_loss(gan.loss, gan.discriminate, judge, g_fake)
         return jnp.stack([d_loss, g_loss])
 
     return losses

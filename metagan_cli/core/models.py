@@ -60,11 +60,29 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding="SAME",
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
     (sh, sw), ((pt, pb), (pl, pr)) = strides, padding
     x = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    if (sh, sw) == (2, 2) and kh % 2 == 0 and kw % 2 == 0 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0:
+        return _conv_stride2_matmul(x, kernel)
     ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
     cols = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
             for i in range(kh) for j in range(kw)]
     patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]   # (i, j, c) order
     return jnp.einsum("bhwk,ko->bhwo", patches, kernel.reshape(kh * kw * c_in, c_out))
+
+
+def _conv_stride2_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A stride-2 VALID convolution with an even kernel on an even-sized (padded) input:
+    after space-to-depth (2x2 pixel blocks into channels) it is a stride-1 convolution
+    with a kernel half the size, whose patches are kh/2 x kw/2 contiguous slices of 4 C
+    channels: fewer, larger copies than kh x kw strided slices of C."""
+    b, hp, wp, c = x.shape
+    kh, kw, _, f = kernel.shape
+    s = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, hp // 2, wp // 2, 4 * c)
+    ho, wo = hp // 2 - kh // 2 + 1, wp // 2 - kw // 2 + 1
+    patches = jnp.stack([s[:, u:u + ho, v:v + wo] for u in range(kh // 2) for v in range(kw // 2)],
+                        axis=3)                                       # (u, v, r, s, c) order
+    # tap (i, j) = (2u + r, 2v + s)
+    matrix = kernel.reshape(kh // 2, 2, kw // 2, 2, c, f).transpose(0, 2, 1, 3, 4, 5)
+    return (patches.reshape(-1, kh * kw * c) @ matrix.reshape(kh * kw * c, f)).reshape(b, ho, wo, f)
 
 
 class Conv(nn.Module):
@@ -90,39 +108,51 @@ class Conv(nn.Module):
 _TAPS = ((3, 1), (2, 0))
 
 
+def conv_transpose_4x4s2_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """PyTorch's ConvTranspose2d(k=4, s=2, p=1) (no bias) as one matmul and a col2im:
+    each input pixel times the kernel matrix [Cin, 4*4*F] gives its 4x4 output patch,
+    and the patches of neighbouring pixels overlap-add.  Output row o = 2i - 1 + k for
+    input row i and tap k; with k = 2u + r, row o + 1 of the output padded by one is
+    block i + u, phase r: four shifted pads summed, then the phases interleaved.  Its
+    derivatives are the same matmul transposed and slices: no im2col of the input."""
+    b, h, w, c_in = x.shape
+    f = kernel.shape[-1]
+    matrix = kernel.reshape(2, 2, 2, 2, c_in, f).transpose(4, 0, 2, 1, 3, 5)   # [Cin, u, v, r, s, F]
+    cols = (x.reshape(b * h * w, c_in) @ matrix.reshape(c_in, 16 * f)).reshape(b, h, w, 4, 2, 2, f)
+    # split (its transpose is one concatenate; indexing's would add four padded copies)
+    parts = jnp.split(cols, 4, axis=3)
+    blocks = sum(jnp.pad(parts[2 * u + v][:, :, :, 0], ((0, 0), (u, 1 - u), (v, 1 - v), (0, 0), (0, 0), (0, 0)))
+                 for u in range(2) for v in range(2))                          # [B, H+1, W+1, r, s, F]
+    padded = blocks.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h + 2, 2 * w + 2, f)
+    return padded[:, 1:-1, 1:-1]
+
+
 class ConvTranspose4x4s2(nn.Module):
     """``ConvTranspose2d(kernel 4, stride 2, padding 1)`` (PyTorch's): [B, H, W, Cin] ->
     [B, 2H, 2W, features], with a [4, 4, Cin, features] kernel and a bias (the same
-    function and parameters), computed without a transposed convolution: each of the
-    four output phases is a 2x2 convolution (``impl=matmul``: a batched matmul of 2x2
-    patches; ``xla``: one 3x3 convolution into 4 x features channels whose unused taps
-    are zero), interleaved by depth-to-space."""
+    function and parameters), computed without a transposed convolution
+    (``impl=matmul``: ``conv_transpose_4x4s2_matmul``; ``xla``: one 3x3 convolution into
+    4 x features channels, one per output phase, whose unused taps are zero, then
+    depth-to-space)."""
     features: int
     impl: str = "xla"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, h, w, c_in = x.shape
+        c_in = x.shape[-1]
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (4, 4, c_in, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        phases = [(a, c) for a in range(2) for c in range(2)]
-        # per phase (a, c): its 2x2 taps [2, 2, Cin, F] -> [4 Cin, F]
-        taps = jnp.stack([kernel[jnp.array(_TAPS[a])][:, jnp.array(_TAPS[c])]
-                          .reshape(4 * c_in, self.features) for a, c in phases])
+        if self.impl != "xla":
+            return conv_transpose_4x4s2_matmul(x, kernel) + bias
+        # phase (a, c) of the output is a 2x2 convolution of the input padded by one
+        k3 = jnp.zeros((3, 3, c_in, 4, self.features), kernel.dtype)
+        for i, (a, c) in enumerate((a, c) for a in range(2) for c in range(2)):
+            taps = kernel[jnp.array(_TAPS[a])][:, jnp.array(_TAPS[c])]
+            k3 = k3.at[a:a + 2, c:c + 2, :, i].set(taps)
         xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        if self.impl == "xla":
-            k3 = jnp.zeros((3, 3, c_in, 4, self.features), kernel.dtype)
-            for i, (a, c) in enumerate(phases):
-                k3 = k3.at[a:a + 2, c:c + 2, :, i].set(taps[i].reshape(2, 2, c_in, self.features))
-            y = jax.lax.conv_general_dilated(xp, k3.reshape(3, 3, c_in, 4 * self.features), (1, 1),
-                                             "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            return depth_to_space(y + jnp.tile(bias, 4))
-        patches = jnp.stack([
-            jnp.concatenate([xp[:, a + i:a + i + h, c + j:c + j + w, :] for i in range(2) for j in range(2)],
-                            axis=-1) for a, c in phases])                     # [4, B, H, W, 4 Cin]
-        y = jnp.einsum("pbhwk,pko->pbhwo", patches, taps) + bias              # [4, B, H, W, F]
-        y = y.reshape(2, 2, b, h, w, self.features).transpose(2, 3, 0, 4, 1, 5)
-        return y.reshape(b, 2 * h, 2 * w, self.features)
+        y = jax.lax.conv_general_dilated(xp, k3.reshape(3, 3, c_in, 4 * self.features), (1, 1),
+                                         "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return depth_to_space(y + jnp.tile(bias, 4))
 
 
 class ReferenceGenerator(nn.Module):

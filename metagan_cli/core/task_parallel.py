@@ -38,7 +38,10 @@ def mean_over_tasks(fn: Callable, batching: str, mesh: Mesh | None = None) -> Ca
     ``fn(shared, *one_task)``, a pytree; ``shared`` (the initialisation) is the same for
     every task.  With a mesh of more than one device the tasks are sharded over it."""
     def local_mean(shared, *per_task):
-        results = map_over_tasks(lambda *task: fn(shared, *task), batching)(*per_task)
+        one = lambda *task: fn(shared, *task)
+        if batching == "map":      # a running sum: no [tasks, ...] stack to reduce afterwards
+            return _mean_by_scan(one, per_task)
+        results = map_over_tasks(one, batching)(*per_task)
         return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), results)
 
     if mesh is None or mesh.size == 1:
@@ -55,3 +58,17 @@ def mean_over_tasks(fn: Callable, batching: str, mesh: Mesh | None = None) -> Ca
 
     return sharded_mean
 
+
+
+def _mean_by_scan(fn: Callable, per_task: tuple):
+    """The mean over tasks of ``fn(*one_task)`` by a rolled loop that adds each task's
+    result to a running sum (a stack-then-reduce ran slowly on CPU for large leaves)."""
+    tasks = jax.tree_util.tree_leaves(per_task)[0].shape[0]
+    first = jax.tree_util.tree_map(lambda x: x[0], per_task)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, *first))
+
+    def add(total, task):
+        return jax.tree_util.tree_map(jnp.add, total, fn(*task)), None
+
+    total, _ = jax.lax.scan(add, zeros, per_task)
+    return jax.tree_util.tree_map(lambda x: x / tasks, total)

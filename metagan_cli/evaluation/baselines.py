@@ -54,7 +54,7 @@ class Trajectory:
         self.budgets = sorted(set(int(b) for b in budgets))
         self.plan = chunk_plan(self.budgets, chunk)
         self.total = self.budgets[-1]
-        updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim))
+        updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim), reuse_fake=cfg.algo.reuse_fake)
         self._tx = updates.tx
         lr, n_critic = cfg.inner_optim.lr, cfg.algo.n_critic
         # a chunk of <= 10 steps is unrolled on CPU (fast straight-line code, short compile)

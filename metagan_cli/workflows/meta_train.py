@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from metagan_cli.config import MetaLearnConfig, to_dict
-from metagan_cli.core.algorithms import make_meta_step, trains
+from metagan_cli.core.algorithms import has_task_axis, make_meta_step, trains
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
@@ -151,11 +151,12 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
 def _task_mesh(cfg: MetaLearnConfig):
     """A mesh over every device when there are several; None on one device."""
     devices = jax.device_count()
-    if devices == 1 or cfg.algo.name in ("scratch", "pretrain"):
+    if devices == 1 or not has_task_axis(cfg):
         return None
     if cfg.algo.meta_batch % devices:
+        cpu = ", distributed.cpu_devices=auto" if jax.default_backend() == "cpu" else ""
         raise UserError(f"algo.meta_batch={cfg.algo.meta_batch} does not split over {devices} "
-                        f"devices; use a multiple of {devices}, or distributed.shard_tasks=false")
+                        f"devices; use a multiple of {devices}{cpu}, or distributed.shard_tasks=false")
     log.info("sharding %d tasks per meta-step over %d devices", cfg.algo.meta_batch, devices)
     return task_mesh()
 

@@ -1,0 +1,53 @@
+"""One host's CPU cores as several XLA devices, so the tasks of a meta-batch run side by side.
+
+XLA:CPU runs one program at a time per device, and the small matmuls of a few-shot GAN
+(batches of 4-16 images) keep two cores only partly busy when split inside each op.
+Splitting the host into several CPU devices and sharding the meta-batch over them
+(``core.task_parallel``) runs whole tasks in parallel instead: on a 2-core machine
+1.3-1.6x the meta-steps per second of one device (docs/BENCHMARKS.md).
+
+This only configures JAX's CPU client and must run before anything touches a JAX
+device.  On a GPU/TPU host the CPU devices exist but are not used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping
+
+log = logging.getLogger("metagan")
+
+FORCED_DEVICES_FLAG = "xla_force_host_platform_device_count"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask: Slurm's and cgroup cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def resolve_cpu_devices(setting, tasks: int, cores: int, several_processes: bool) -> int:
+    """``distributed.cpu_devices``: an int >= 1 as given; ``auto``: the largest number of
+    devices, at most one per core, that splits ``tasks`` evenly (1 when several
+    processes share the hosts under jax.distributed, or with no task axis)."""
+    if setting != "auto":
+        return int(setting)
+    if several_processes or tasks < 2:
+        return 1
+    return max(d for d in range(1, min(cores, tasks) + 1) if tasks % d == 0)
+
+
+def split_host_cpu(devices: int, environ: Mapping[str, str] = os.environ) -> None:
+    """Gives JAX's CPU backend ``devices`` devices.  An
+    ``XLA_FLAGS=--xla_force_host_platform_device_count`` set by the user wins; once JAX's
+    backends are up (a second run in one process) the count can no longer change."""
+    import jax
+    if devices <= 1 or FORCED_DEVICES_FLAG in environ.get("XLA_FLAGS", ""):
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", devices)
+    except RuntimeError:
+        log.warning("JAX is already running: keeping its %d device(s) (distributed.cpu_devices=%d "
+                    "needs a fresh process)", jax.device_count(), devices)
