@@ -146,6 +146,8 @@ def test_every_algorithm_meta_trains_and_adapts(tmp_path, algo):
     (["meta-train", "algo=nope"], "nope"),
     (["meta-train", "algo=reptile", "algo.learn_inner_lr=true"], "needs algo=maml"),
     (["meta-train", "algo=fomaml", "algo.outer_objective=x"], "algo.outer_objective must be one of"),
+    (["meta-train", "distributed.cpu_devices=0"], "distributed.cpu_devices must be auto or a positive integer"),
+    (["meta-train", "algo.meta_batch=3", "distributed.cpu_devices=2"], "does not split over 2 devices"),
     (["adapt"], "checkpoint= is required"),
     (["adapt", "checkpoint=does/not/exist", "class=8"], "no such run dir"),
     (["sample", "checkpoint=."], "not a metagan run dir"),

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from metagan_cli.cluster.host_devices import resolve_cpu_devices, split_host_cpu
 from metagan_cli.cluster.preemption import EXIT_STATUS as PREEMPTED
 from metagan_cli.cluster.run_lock import RunDirLock
 from metagan_cli.core.gan import Gan
@@ -135,6 +136,34 @@ def test_two_processes_through_jax_distributed_match_one_process(tmp_path, env):
 
     _run([*run, f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, env)
     _assert_same(_params(shared), _params(tmp_path / "one"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting, tasks, cores, processes, devices", [
+    ("auto", 4, 2, False, 2), ("auto", 4, 8, False, 4), ("auto", 4, 3, False, 2),
+    ("auto", 3, 2, False, 1), ("auto", 6, 4, False, 3), ("auto", 1, 8, False, 1),
+    ("auto", 4, 2, True, 1), (3, 4, 2, False, 3), (1, 4, 8, False, 1)])
+def test_cpu_devices_auto_takes_the_most_cores_that_split_the_tasks(setting, tasks, cores,
+                                                                    processes, devices):
+    assert resolve_cpu_devices(setting, tasks, cores, several_processes=processes) == devices
+
+
+def test_a_forced_device_count_wins_and_a_running_jax_keeps_its_devices(caplog):
+    before = jax.config.jax_num_cpu_devices
+    split_host_cpu(2, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert jax.config.jax_num_cpu_devices == before and not caplog.records
+    jax.numpy.zeros(1).block_until_ready()          # the backend is up: too late to change
+    split_host_cpu(2, {})
+    assert "needs a fresh process" in caplog.text
+
+
+@pytest.mark.slow
+def test_meta_train_on_two_cpu_devices_matches_one(tmp_path, env):
+    run = [*TINY, "train.steps=2", "train.checkpoint_every=2"]
+    two = _run([*run, f"hydra.run.dir={tmp_path / 'two'}", "distributed.cpu_devices=2"], tmp_path, env)
+    one = _run([*run, f"hydra.run.dir={tmp_path / 'one'}", "distributed.cpu_devices=1"], tmp_path, env)
+    assert "sharding 2 tasks per meta-step over 2 devices" in two.stdout + two.stderr
+    assert "sharding" not in one.stdout + one.stderr
+    _assert_same(_params(tmp_path / "two"), _params(tmp_path / "one"), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
