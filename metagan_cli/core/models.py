@@ -8,8 +8,9 @@ weight gradient is far cheaper on CPU.
 
 ``model.arch=reference`` is the 28x28 DCGAN of the speed benchmark (docs/BENCHMARKS.md),
 without normalisation: its transposed convolutions are ``ConvTranspose4x4s2``, the
-exact function and parameters of a 4x4 stride-2 transposed convolution (padding 1)
-computed as one 3x3 convolution followed by depth-to-space.
+exact function and parameters of a 4x4 stride-2 transposed convolution (padding 1),
+computed without XLA's transposed convolution (on CPU, ``model.conv=matmul``: one
+matmul and an overlap-add, whose derivatives are matmuls and slices).
 """
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def _conv_stride2_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """A stride-2 VALID convolution with an even kernel on an even-sized (padded) input:
     after space-to-depth (2x2 pixel blocks into channels) it is a stride-1 convolution
     with a kernel half the size, whose patches are kh/2 x kw/2 contiguous slices of 4 C
-    channels: fewer, larger copies than kh x kw strided slices of C."""
+    channels: fewer, larger copies than kh x kw strided slices of C.  (Stacked, not
+    concatenated: XLA:CPU fuses a stack of slices into one copy, a concatenate not.)"""
     b, hp, wp, c = x.shape
     kh, kw, _, f = kernel.shape
     s = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, hp // 2, wp // 2, 4 * c)
