@@ -1,7 +1,8 @@
 """The GAN inner loop: adapt a (G, D) pair to one task's support images.
 
 One inner step is ``n_critic`` discriminator updates followed by one generator
-update, each on the task's K support images and a fresh batch of K generated ones.
+update, each on the task's K support images and a fresh batch of K generated ones
+(``algo.reuse_fake``: the generator update reuses the last discriminator update's).
 The loop over steps is a ``lax.scan`` whose ``unroll`` is a config value: on CPU, ops
 inside an XLA while loop run far slower than unrolled ones, while on accelerators a
 rolled loop compiles faster at little cost.  Everything is a pure function of
@@ -82,8 +83,8 @@ class GanUpdates:
     adapted parameters depend on the initial ones only through the identity: MAML
     through such a loop is exactly first-order MAML.  ``reuse_fake`` gives the G update
     the latents, hence the generated batch, of the last D update (as the PyTorch
-    reference and DCGAN's example do) instead of fresh ones: XLA then computes the
-    generator's forward pass once per inner step instead of twice.
+    reference and DCGAN's example do) instead of fresh ones: the generator's forward
+    pass then runs once per inner step, and its pullback gives G's gradient.
     """
 
     def __init__(self, gan: Gan, tx: optax.GradientTransformation, stop_gradients: bool = False,

@@ -59,7 +59,6 @@ def mean_over_tasks(fn: Callable, batching: str, mesh: Mesh | None = None) -> Ca
     return sharded_mean
 
 
-
 def _mean_by_scan(fn: Callable, per_task: tuple):
     """The mean over tasks of ``fn(*one_task)`` by a rolled loop that adds each task's
     result to a running sum (a stack-then-reduce ran slowly on CPU for large leaves)."""
