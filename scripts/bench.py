@@ -30,6 +30,7 @@ rounds of torch seconds per meta-step / JAX seconds per meta-step.
   python scripts/bench.py --algo reptile --inner-steps 10 --meta-batch 4 --batch 8
   python scripts/bench.py --algo maml --compare --rounds 3
   python scripts/bench.py --algo maml --inner-steps 100 --remat nested --memory-only
+  python scripts/bench.py --algo fomaml --profile 20      # where the step's time goes
 """
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ def parse_args(argv=None):
                     help="the PyTorch reference script (default: ../shared/bench/torch_reference.py)")
     ap.add_argument("--peak", action="store_true",
                     help="also measure the device's float32 matmul FLOP/s (2048 x 2048)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="trace 3 meta-steps with jax.profiler and print the N ops that took "
+                         "the most thread time, and the share of matmul ops")
     ap.add_argument("--torch-steps", type=int, default=None,
                     help="--compare: timed steps per torch round (default: --steps)")
     return ap.parse_args(argv)
@@ -207,6 +211,38 @@ class JaxBench:
         jax.block_until_ready((self.state, metrics))
         return (time.perf_counter() - t0) / steps
 
+    def profile(self, top: int, steps: int = 3) -> list[dict]:
+        """Per-op thread time of ``steps`` meta-steps from a jax.profiler trace: the
+        ``top`` ops by time, then the share of XLA:CPU's matmul thunks (``dot.*`` and
+        ``ynn_fusion.*``, the YNNPACK fusions around a dot) in all op time."""
+        import collections
+        import tempfile
+        from jax.profiler import ProfileData
+        jax = self.jax
+        self.run(1)
+        with tempfile.TemporaryDirectory() as trace_dir:
+            with jax.profiler.trace(trace_dir):
+                self.run(steps)
+            trace = next(Path(trace_dir).rglob("*.xplane.pb"))
+            data = ProfileData.from_file(str(trace))
+        time_ns, calls = collections.Counter(), collections.Counter()
+        for plane in data.planes:
+            for line in plane.lines:
+                if not line.name.startswith("tf_XLAEigen"):     # the threads that run ops
+                    continue
+                for event in line.events:
+                    if "::" not in event.name and not event.name.startswith(("Wait", "Rendezvous")):
+                        time_ns[event.name] += event.duration_ns
+                        calls[event.name] += 1
+        total = sum(time_ns.values()) or 1
+        matmul = sum(t for name, t in time_ns.items() if name.startswith(("dot", "ynn_fusion")))
+        rows = [{"impl": "profile", "op": name, "ms_per_step": round(t / steps / 1e6, 2),
+                 "calls_per_step": calls[name] // steps, "share": round(t / total, 3)}
+                for name, t in time_ns.most_common(top)]
+        rows.append({"impl": "profile_summary", "op_ms_per_step": round(total / steps / 1e6, 1),
+                     "matmul_share": round(matmul / total, 3)})
+        return rows
+
     def record(self, meta_step_s: float | None) -> dict:
         import jax
         a = self.a
@@ -260,6 +296,10 @@ def main(argv=None) -> None:
         emit({"impl": "matmul_peak", "gflop_per_s": round(matmul_peak_flops() / 1e9, 1)})
     if a.memory_only:
         emit({**bench.record(None), "load_1min": round(load, 2)})
+        return
+    if a.profile:
+        for row in bench.profile(a.profile):
+            emit(row)
         return
     if not a.compare:
         emit({**bench.record(bench.run(a.steps)), "load_1min": round(load, 2)})

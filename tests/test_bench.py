@@ -109,3 +109,17 @@ def test_bench_smoke(capsys):
         assert field in record, field
     assert record["impl"] == "jax" and record["algo"] == "reptile" and record["inner_steps_per_s"] > 0
     assert bench.model_flops_per_inner_step(8) > 1e9
+
+
+def test_bench_profile_lists_ops_and_the_matmul_share(capsys):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    bench.main(["--algo", "fomaml", "--inner-steps", "1", "--meta-batch", "1", "--batch", "2",
+                "--channels", "4", "--z-dim", "4", "--profile", "3"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    ops = [r for r in rows if r["impl"] == "profile"]
+    assert 0 < len(ops) <= 3 and all(r["ms_per_step"] >= 0 for r in ops)
+    assert rows[-1]["impl"] == "profile_summary" and 0 < rows[-1]["matmul_share"] <= 1
