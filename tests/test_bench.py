@@ -111,15 +111,14 @@ def test_bench_smoke(capsys):
     assert bench.model_flops_per_inner_step(8) > 1e9
 
 
-def test_bench_profile_lists_ops_and_the_matmul_share(capsys):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import bench
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    bench.main(["--algo", "fomaml", "--inner-steps", "1", "--meta-batch", "1", "--batch", "2",
-                "--channels", "4", "--z-dim", "4", "--profile", "3"])
-    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+def test_bench_profile_lists_ops_and_the_matmul_share():
+    """In its own process: a profiler session must not stay attached to the test run."""
+    import subprocess
+    out = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--algo", "fomaml",
+                          "--inner-steps", "1", "--meta-batch", "1", "--batch", "2", "--channels", "4",
+                          "--z-dim", "4", "--profile", "3"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = [json.loads(line) for line in out.strip().splitlines()]
     ops = [r for r in rows if r["impl"] == "profile"]
     assert 0 < len(ops) <= 3 and all(r["ms_per_step"] >= 0 for r in ops)
     assert rows[-1]["impl"] == "profile_summary" and 0 < rows[-1]["matmul_share"] <= 1
