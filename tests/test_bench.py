@@ -112,7 +112,7 @@ def test_bench_smoke(capsys):
 
 
 def test_bench_profile_lists_ops_and_the_matmul_share():
-    """In its own process: a profiler session must not stay attached to the test run."""
+    """In its own process: a profiler trace must not stay attached to the test run."""
     import subprocess
     out = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--algo", "fomaml",
                           "--inner-steps", "1", "--meta-batch", "1", "--batch", "2", "--channels", "4",
