@@ -11,5 +11,6 @@ import jax
 _CACHE = tempfile.mkdtemp(prefix="metagan-test-xla-")
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ["METAGAN_COMPILATION_CACHE"] = _CACHE          # CLI runs in subprocesses
+os.environ["METAGAN_COMPILATION_CACHE_MIN_SECONDS"] = "0.2"  # their many small programs too
 jax.config.update("jax_compilation_cache_dir", _CACHE)      # programs compiled in-process
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

@@ -173,7 +173,7 @@ def test_four_devices_match_one_device(tmp_path):
         from test_checkpoints import _class_images
         assert jax.device_count() == 4
         mesh = task_mesh()
-        for name in ("reptile", "maml"):
+        for name in ("reptile", "fomaml"):
             cfg = tiny_config(algo=AlgoConfig(name=name, meta_batch=4, inner_steps=2, queries=2))
             gan = Gan(cfg.model, cfg.gan_loss)
             data, classes = _class_images(), jax.numpy.arange(7)
@@ -195,7 +195,7 @@ def test_four_devices_match_one_device(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "reptile matches" in result.stdout and "maml matches" in result.stdout
+    assert "reptile matches" in result.stdout and "fomaml matches" in result.stdout
 
 
 @pytest.mark.slow

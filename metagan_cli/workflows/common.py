@@ -16,13 +16,15 @@ from metagan_cli.runs.run_dir import read_run_info
 
 def enable_compilation_cache() -> None:
     """Persists compiled XLA programs between commands (adapt and eval reuse what
-    meta-train compiled).  METAGAN_COMPILATION_CACHE=off disables it."""
+    meta-train compiled).  METAGAN_COMPILATION_CACHE=off disables it; programs that
+    compile faster than METAGAN_COMPILATION_CACHE_MIN_SECONDS (default 2) are not kept."""
     where = os.environ.get("METAGAN_COMPILATION_CACHE",
                            str(Path.home() / ".cache" / "metagan" / "xla"))
     if where.lower() in ("off", "0", "none", ""):
         return
     jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("METAGAN_COMPILATION_CACHE_MIN_SECONDS", 2.0)))
 
 
 def adapted_state_like(params: dict) -> dict:
