@@ -231,3 +231,13 @@ def test_help_and_cfg_job_work(tmp_path):
     assert "task: fewshot_digits" in metagan("meta-train", "--help", cwd=tmp_path).stdout
     job = metagan("meta-train", "--cfg", "job", "algo.inner_steps=7", cwd=tmp_path).stdout
     assert "inner_steps: 7" in job
+
+
+def test_a_bad_cache_threshold_gets_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "METAGAN_COMPILATION_CACHE_MIN_SECONDS": "soon"}
+    result = subprocess.run([sys.executable, "-m", "metagan_cli", "meta-train", "train.steps=1"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "metagan meta-train: error: METAGAN_COMPILATION_CACHE_MIN_SECONDS must be a number of "
+        "seconds; got 'soon'"]

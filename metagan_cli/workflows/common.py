@@ -22,9 +22,14 @@ def enable_compilation_cache() -> None:
                            str(Path.home() / ".cache" / "metagan" / "xla"))
     if where.lower() in ("off", "0", "none", ""):
         return
+    min_seconds = os.environ.get("METAGAN_COMPILATION_CACHE_MIN_SECONDS", "2")
+    try:
+        min_seconds = float(min_seconds)
+    except ValueError:
+        raise UserError(f"METAGAN_COMPILATION_CACHE_MIN_SECONDS must be a number of seconds; "
+                        f"got '{min_seconds}'") from None
     jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                      float(os.environ.get("METAGAN_COMPILATION_CACHE_MIN_SECONDS", 2.0)))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
 
 
 def adapted_state_like(params: dict) -> dict:
