@@ -23,12 +23,17 @@ class TaskConfig:
 
     Held-out classes are chosen by the first of: ``split`` (a split file), explicit
     ``test_classes``, the source's own held-out split (``tfds_test_split``),
-    ``holdout_group``, ``holdout_fraction``.  A run saves the resolved lists."""
+    ``holdout_group``, ``holdout_fraction``.  Validation classes are then taken from
+    the remaining classes (never meta-trained on; training grids, checkpoint selection
+    and the eval's baseline tuning use them) by the first of: the split file's
+    ``validation_classes``, explicit ``validation_classes``, ``validation_group``,
+    ``validation_fraction``.  A run saves the resolved lists."""
     name: str = "fewshot_digits"
     source: str = "sklearn_digits"   # sklearn_digits | tfds | folder
     image_size: int = 16             # images are resized to this; the model follows
-    train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     test_classes: tuple[int, ...] = (7, 8, 9)
+    validation_classes: tuple[int, ...] = (6,)
     split: Union[str, None] = None   # a shipped split name or a path to a .json split file
     tfds_name: Union[str, None] = None
     tfds_train_split: str = "train"
@@ -36,6 +41,8 @@ class TaskConfig:
     invert: Union[bool, str] = False           # true | false | auto (light background -> invert)
     holdout_group: Union[str, None] = None     # folder: hold out a top-level folder (an alphabet)
     holdout_fraction: Union[float, None] = None
+    validation_group: Union[str, None] = None      # folder: validation classes under one folder
+    validation_fraction: Union[float, None] = None  # a fixed share of the non-held-out classes
 
 
 @dataclass(frozen=True)
@@ -265,7 +272,14 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     fraction = cfg.task.holdout_fraction
     if fraction is not None and not 0.0 < fraction < 1.0:
         raise ConfigError(f"task.holdout_fraction must be between 0 and 1, got {fraction}")
-    overlap = set(cfg.task.train_classes) & set(cfg.task.test_classes)
-    if overlap:
-        raise ConfigError(f"task classes {sorted(overlap)} are in both train_classes and test_classes")
+    fraction = cfg.task.validation_fraction
+    if fraction is not None and not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"task.validation_fraction must be >= 0 and < 1, got {fraction}")
+    lists = {"train_classes": set(cfg.task.train_classes), "test_classes": set(cfg.task.test_classes),
+             "validation_classes": set(cfg.task.validation_classes)}
+    for a, b in (("train_classes", "test_classes"), ("train_classes", "validation_classes"),
+                 ("validation_classes", "test_classes")):
+        xs, ys = lists[a], lists[b]
+        if xs & ys:
+            raise ConfigError(f"task classes {sorted(xs & ys)} are in both {a} and {b}")
     return cfg

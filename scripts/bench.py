@@ -94,7 +94,8 @@ def bench_config(a):
     inner = (OptimConfig(name="adam", lr=a.inner_lr, b1=0.5, b2=0.999) if a.algo == "reptile"
              else OptimConfig(name="sgd", lr=a.inner_lr))
     cfg = MetaLearnConfig(
-        task=TaskConfig(image_size=28, train_classes=tuple(range(a.meta_batch)), test_classes=()),
+        task=TaskConfig(image_size=28, train_classes=tuple(range(a.meta_batch)), test_classes=(),
+                        validation_classes=()),
         model=ModelConfig(arch="reference", image_size=28, channels=1, z_dim=a.z_dim,
                           width=a.channels, norm="none"),
         algo=AlgoConfig(name=a.algo, meta_batch=a.meta_batch, inner_steps=a.inner_steps,

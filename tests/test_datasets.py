@@ -33,12 +33,14 @@ def test_mnist_from_the_prepared_tfds_dir_with_both_shipped_splits(tmp_path):
     data = load_task(task_config(MNIST_TASK, data_cfg))
     assert data.pixels.shape == (60000, 32, 32, 1) and data.pixels.dtype == np.uint8
     assert np.bincount(data.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    assert data.train_classes == (0, 1, 2, 3, 4, 5, 6) and data.test_classes == (7, 8, 9)
+    assert data.train_classes == (0, 1, 2, 3, 4, 5) and data.test_classes == (7, 8, 9)
+    assert data.validation_classes == (6,)     # from the split file, never meta-trained on
     assert data.pixels.mean() < 60          # strokes bright on a dark background
     assert len(list((tmp_path / "cache").glob("mnist-*.npz"))) == 1
 
     figr = load_task(task_config(dataclasses.replace(MNIST_TASK, split="mnist_figr_9"), data_cfg))
-    assert figr.train_classes == tuple(range(9)) and figr.test_classes == (9,)
+    assert figr.train_classes == tuple(range(8)) and figr.test_classes == (9,)
+    assert figr.validation_classes == (8,)
     np.testing.assert_array_equal(figr.pixels, data.pixels)   # served from the cache
 
 
@@ -104,6 +106,26 @@ def test_folder_task_on_real_omniglot_holds_out_an_alphabet(tmp_path):
     split.write_text('{"test_classes": ["Latin/character01", "Korean/character02"]}')
     by_file = load_task(task_config(_omniglot_task(split=str(split)), data_cfg))
     assert [by_file.class_names[c] for c in by_file.test_classes] == ["Latin/character01", "Korean/character02"]
+
+
+@pytest.mark.skipif(not OMNIGLOT_SMALL.is_dir(), reason=f"no Omniglot images in {OMNIGLOT_SMALL}")
+def test_validation_classes_come_out_of_the_meta_train_classes(tmp_path):
+    data_cfg = DataConfig(path=str(OMNIGLOT_SMALL), cache_dir=str(tmp_path))
+    task = _omniglot_task(holdout_group="Greek", validation_fraction=0.1)
+    data = load_task(task_config(task, data_cfg))
+    train, val, test = set(data.train_classes), set(data.validation_classes), set(data.test_classes)
+    assert len(val) == 11 and len(train) == 101 and len(test) == 24     # 10% of the 112 others
+    assert not (train & val) and not (val & test) and not (train & test)
+    again = load_task(task_config(task, data_cfg))
+    assert again.validation_classes == data.validation_classes           # fixed, seed-independent
+    by_alphabet = load_task(task_config(_omniglot_task(holdout_group="Greek", validation_group="Latin"),
+                                        data_cfg))
+    names = [by_alphabet.class_names[c] for c in by_alphabet.validation_classes]
+    assert len(names) == 26 and all(n.startswith("Latin/") for n in names)
+    with pytest.raises(UserError, match="held out"):
+        split = tmp_path / "bad.json"
+        split.write_text('{"test_classes": ["Latin/character01"], "validation_classes": ["Latin/character01"]}')
+        load_task(task_config(_omniglot_task(split=str(split)), data_cfg))
 
 
 def _write(path: Path, mode="L", size=(20, 20), fmt=None):

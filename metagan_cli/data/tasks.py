@@ -27,11 +27,13 @@ class TaskData:
     class_names: list[str]
     train_classes: tuple[int, ...]
     test_classes: tuple[int, ...]
+    validation_classes: tuple[int, ...] = ()
 
     def resolved(self, task: TaskConfig) -> TaskConfig:
         """The task config with its classes spelled out, as saved with a run."""
         return dataclasses.replace(task, train_classes=self.train_classes,
-                                   test_classes=self.test_classes)
+                                   test_classes=self.test_classes,
+                                   validation_classes=self.validation_classes)
 
 
 def load_source(task: TaskConfig, data: DataConfig, channels: int) -> SourceImages:
@@ -107,9 +109,49 @@ def _group_names(class_names: list[str]) -> list[str]:
     return sorted({p[depth] for p in parts if len(p) > depth + 1})
 
 
-def split_classes(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Meta-train and held-out class ids, by the first rule the task sets: a split file,
-    explicit lists, the source's held-out split, a held-out group, a held-out fraction."""
+def split_classes(task: TaskConfig, source: SourceImages
+                  ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Meta-train, held-out and validation class ids.  Held-out classes by the first rule
+    the task sets: a split file, explicit lists, the source's held-out split, a held-out
+    group, a held-out fraction; validation classes are then taken out of the rest."""
+    train, test = _held_out_split(task, source)
+    validation = _validation_classes(task, source, train, test)
+    train = tuple(c for c in train if c not in set(validation))
+    if not train:
+        raise UserError(f"task {task.name}: no meta-train class is left after taking "
+                        f"{len(validation)} validation classes; lower task.validation_fraction")
+    return train, test, validation
+
+
+def _validation_classes(task: TaskConfig, source: SourceImages, candidates, test) -> tuple[int, ...]:
+    """Validation classes: named ones (any class not held out), or a group or fraction
+    of ``candidates`` (the meta-train classes)."""
+    names = source.class_names
+    if task.split and "validation_classes" in (spec := read_split_file(task.split)):
+        chosen = _class_ids(spec["validation_classes"], names, f"split {task.split}")
+    elif task.validation_classes and (task.split or task.test_classes):
+        chosen = _class_ids(task.validation_classes, names, "task.validation_classes")
+    elif task.validation_group:
+        chosen = tuple(c for c in candidates if _in_group(names[c], task.validation_group))
+        if not chosen:
+            groups = _group_names([names[c] for c in candidates])
+            raise UserError(f"task.validation_group={task.validation_group} matches no meta-train "
+                            f"class; groups: {', '.join(groups[:20])}")
+    elif task.validation_fraction:
+        # a fixed shuffle, independent of seed= and of the held-out rule's own shuffle
+        order = np.random.default_rng(1).permutation(np.asarray(candidates))
+        count = max(1, int(round(task.validation_fraction * len(candidates))))
+        chosen = tuple(sorted(int(c) for c in order[:count]))
+    else:
+        chosen = ()
+    stray = sorted(set(chosen) & set(test))
+    if stray:
+        raise UserError(f"task {task.name}: validation classes {[names[c] for c in stray[:5]]} are "
+                        f"held out; validation classes come from the meta-train classes")
+    return tuple(chosen)
+
+
+def _held_out_split(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ...], tuple[int, ...]]:
     names = source.class_names
     present = sorted(set(source.labels.tolist()))
     if task.split:
@@ -151,8 +193,8 @@ def split_classes(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ..
 
 def load_task(cfg: MetaLearnConfig) -> TaskData:
     source = load_source(cfg.task, cfg.data, cfg.model.channels)
-    train, test = split_classes(cfg.task, source)
-    return TaskData(source.pixels, source.labels, source.class_names, train, test)
+    train, test, validation = split_classes(cfg.task, source)
+    return TaskData(source.pixels, source.labels, source.class_names, train, test, validation)
 
 
 def to_class_images(data: TaskData) -> ClassImages:

@@ -31,7 +31,7 @@ def class_support(cfg, cls: int | str, shots: int, seed: int) -> tuple[int, np.n
         if cls not in data.class_names:
             raise UserError(f"class={cls} is not a class of task {task.name}")
         cls = data.class_names.index(cls)
-    if cls not in task.train_classes + task.test_classes:
+    if cls not in task.train_classes + task.validation_classes + task.test_classes:
         raise UserError(f"class={cls} is not a class of task {task.name} "
                         f"(held out: {list(task.test_classes)[:20]})")
     if cls in task.train_classes:

@@ -73,7 +73,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     local_data = to_class_images(data)      # on this process's default device: sample grids
     device_data = local_data
     classes = jnp.asarray(data.train_classes, jnp.int32)
-    log.info("meta-training on %d classes; %d held out", len(data.train_classes), len(data.test_classes))
+    log.info("meta-training on %d classes; %d for validation, %d held out", len(data.train_classes),
+             len(data.validation_classes), len(data.test_classes))
 
     _check_resumable(run_dir, cfg)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
@@ -93,7 +94,7 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
 
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     step_fn = jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
-    grid = TrainingGrid(cfg, gan, local_data, data.test_classes, data.class_names) if main else None
+    grid = TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names) if main else None
     # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
     inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
 
@@ -190,7 +191,7 @@ def _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoint
     log.info("algo=scratch: saving the random initialisation (no meta-training)")
     try:
         if main:
-            grid = TrainingGrid(cfg, gan, device_data, data.test_classes, data.class_names)
+            grid = TrainingGrid(cfg, gan, device_data, data.validation_classes, data.class_names)
             grid.save(run_dir / "samples" / "step_000000.png", local_copy(state["params"]))
         checkpoints.save(0, state)
     finally:

@@ -1,6 +1,8 @@
 """The grid meta-train saves as it goes: samples of the initialisation, and what one
-adaptation from it makes of fixed shots of a few held-out classes (what the
-initialisation is for; the initialisation alone is, by design, a blend of classes)."""
+adaptation from it makes of fixed shots of a few validation classes (what the
+initialisation is for; the initialisation alone is, by design, a blend of classes).
+Validation classes, never held-out ones: whatever is chosen by looking at these grids
+(a stopping point, a setting) never saw a held-out class."""
 from __future__ import annotations
 
 import jax
@@ -20,10 +22,10 @@ SHOWN_CLASSES = 4
 
 class TrainingGrid:
     def __init__(self, cfg: MetaLearnConfig, gan: Gan, data: ClassImages,
-                 held_out: tuple[int, ...], class_names: list[str]):
+                 validation: tuple[int, ...], class_names: list[str]):
         key = jax.random.fold_in(root_key(cfg.seed), SAMPLE_STREAM)
         z_key, shot_key, adapt_key = jax.random.split(key, 3)
-        self.classes = list(held_out[:SHOWN_CLASSES])
+        self.classes = list(validation[:SHOWN_CLASSES])
         self.names = class_names
         self.shots = [sample_from_class(jax.random.fold_in(shot_key, c), data, c, cfg.shots)
                       for c in self.classes]
@@ -40,6 +42,6 @@ class TrainingGrid:
         for cls, shots in zip(self.classes, self.shots):
             adapted, _ = self._adapt(params, shots, self.adapt_key)
             generated = np.asarray(self._generate(adapted["g"], self.adapted_z))
-            rows.append((f"held-out class {self.names[cls]}: {len(shots)} shots, then samples after "
+            rows.append((f"validation class {self.names[cls]}: {len(shots)} shots, then samples after "
                          f"{self.steps} adaptation steps", np.concatenate([np.asarray(shots), generated])))
         return images.save_labelled_rows(path, rows, columns=COLUMNS)
