@@ -283,3 +283,94 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         if xs & ys:
             raise ConfigError(f"task classes {sorted(xs & ys)} are in both {a} and {b}")
     return cfg
+
+
+# ---- metagan eval -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    copy: bool = True                 # copy the shots
+    scratch: bool = True              # a fresh GAN trained on the shots
+    pretrain: str = "train"           # train | off | RUN_DIR of an algo=pretrain run
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """The baselines' own fine-tuning optimiser, chosen on validation classes."""
+    lrs: tuple[float, ...] = (1e-4, 5e-4, 2e-3)   # Adam (b1 0.5) learning rates tried; [] = off
+    classes: int = 4                  # at most this many validation classes
+    episodes: int = 1                 # support sets per validation class
+    samples: int = 32                 # generated images per read-off
+
+
+@dataclass(frozen=True)
+class ClassificationConfig:
+    """N-way K-shot nearest-prototype episodes, each with its own support and query sets."""
+    ways: tuple[int, ...] = (5, 20)   # N >= the held-out classes: one "all held-out" record
+    episodes: int = 10                # classification episodes per way count
+    queries: int = 5                  # real query images per class and episode
+    generated_per_class: int = 20     # M generated images added to each class's K shots
+    budgets: Union[tuple[int, ...], None] = None   # adaptation steps; null = the run's algo.inner_steps
+
+
+@dataclass(frozen=True)
+class LowDataConfig:
+    """The low-data protocol (DAGAN; F2GAN's table): the first k real images of each
+    held-out class train a classifier from scratch, with or without M added images."""
+    ks: tuple[int, ...] = (5, 10, 15)  # real images per class (used where a class has k + 5)
+    generated: int = 50               # M images added per class
+    seeds: int = 3                    # classifier seeds
+    test_images: int = 200            # at most this many test images per class
+    budget: Union[int, None] = None   # adaptation steps; null = the run's algo.inner_steps
+    classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)
+    episodes: int = 2                 # support sets per held-out class
+    samples: int = 64                 # generated images per episode, method and budget
+    real_images: int = 300            # at most this many non-support real images per class and episode
+    grid_classes: int = 3             # classes with side-by-side sample grids
+    grid_samples: int = 8             # samples per method and budget in a grid
+    chunk: int = 10                   # adaptation steps per compiled chunk
+    evaluator_steps: int = 600        # training steps of the evaluator network (part of its identity)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+    low_data: LowDataConfig = field(default_factory=LowDataConfig)
+
+
+def eval_config(values: dict | None) -> EvalConfig:
+    """The ``eval.*`` keys as a validated EvalConfig."""
+    cfg = from_dict(EvalConfig, dict(values or {}), prefix="eval.")
+    cl, ld, tu = cfg.classification, cfg.low_data, cfg.tuning
+    at_least = {
+        "eval.episodes": (cfg.episodes, 1), "eval.samples": (cfg.samples, 2),
+        "eval.real_images": (cfg.real_images, 2), "eval.chunk": (cfg.chunk, 1),
+        "eval.grid_samples": (cfg.grid_samples, 1), "eval.evaluator_steps": (cfg.evaluator_steps, 1),
+        "eval.grid_classes": (cfg.grid_classes, 0),
+        "eval.classification.episodes": (cl.episodes, 0), "eval.classification.queries": (cl.queries, 1),
+        "eval.classification.generated_per_class": (cl.generated_per_class, 0),
+        "eval.low_data.generated": (ld.generated, 1), "eval.low_data.seeds": (ld.seeds, 1),
+        "eval.low_data.test_images": (ld.test_images, 1),
+        "eval.low_data.classifier_steps": (ld.classifier_steps, 1),
+        "eval.tuning.classes": (tu.classes, 1), "eval.tuning.episodes": (tu.episodes, 1),
+        "eval.tuning.samples": (tu.samples, 2)}
+    for key, (value, low) in at_least.items():
+        if value < low:
+            raise ConfigError(f"{key} must be >= {low}, got {value}")
+    if not cfg.budgets or min(cfg.budgets) < 0:
+        raise ConfigError(f"eval.budgets must be a non-empty list of steps >= 0, got {list(cfg.budgets)}")
+    if any(w < 2 for w in cl.ways):
+        raise ConfigError(f"eval.classification.ways must be >= 2, got {list(cl.ways)}")
+    if cl.budgets is not None and (not cl.budgets or min(cl.budgets) < 0):
+        raise ConfigError(f"eval.classification.budgets must be null or a list of steps >= 0, "
+                          f"got {list(cl.budgets)}")
+    if any(k < 1 for k in ld.ks):
+        raise ConfigError(f"eval.low_data.ks must be >= 1, got {list(ld.ks)}")
+    if ld.budget is not None and ld.budget < 0:
+        raise ConfigError(f"eval.low_data.budget must be null or >= 0, got {ld.budget}")
+    if any(lr <= 0 for lr in tu.lrs):
+        raise ConfigError(f"eval.tuning.lrs must be > 0, got {list(tu.lrs)}")
+    return cfg

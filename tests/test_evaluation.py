@@ -8,6 +8,7 @@ import pytest
 from scipy import linalg
 
 from metagan_cli.evaluation import metrics as M
+from metagan_cli.evaluation import statistics as S
 
 from test_cli import TINY, metagan
 
@@ -70,10 +71,10 @@ def test_prototype_classification_and_confidence_intervals():
     mixed = np.concatenate([c + 8 * rng.normal(size=(20, 5)) for c in centres])
     assert 0.2 < np.mean(M.prototype_predict(mixed, centres) == labels) < 0.95
     draws = rng.binomial(1, 0.6, size=4000).astype(float)
-    widths = [M.mean_ci95(draws[:n])[1] for n in (25, 100, 400, 1600)]
+    widths = [S.interval(draws[:n]).half_width for n in (25, 100, 400, 1600)]
     assert all(a > b for a, b in zip(widths, widths[1:]))
     assert widths[0] / widths[-1] == pytest.approx(8.0, rel=0.3)      # ~1/sqrt(n)
-    assert M.mean_ci95([0.5])[1] == 0.0
+    assert S.interval([0.5]).half_width is None
 
 
 def test_evaluator_cache_hit_returns_the_same_identity(tmp_path):
@@ -106,7 +107,7 @@ def test_one_trajectory_carries_the_optimiser_state_across_chunks():
     params = gan.init(jax.random.PRNGKey(0))
     support = jax.random.uniform(jax.random.PRNGKey(1), (4, 8, 8, 1), minval=-1, maxval=1)
     key = jax.random.PRNGKey(2)
-    at0, at2 = Trajectory(cfg, gan, [0, 2], chunk=1).run(params, support, key)
+    at0, at2 = Trajectory(cfg, gan, chunk=1).run(params, support, key, [0, 2])
     updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim))
     lr = cfg.inner_optim.lr
     step = lambda c, k: updates.gan_step(c, support, k, cfg.algo.n_critic, {"g": lr, "d": lr})
@@ -121,58 +122,86 @@ def test_one_trajectory_carries_the_optimiser_state_across_chunks():
 
 
 EVAL_TINY = ["eval.episodes=2", "eval.samples=8", "eval.budgets=[0,1,2]", "eval.chunk=1",
-             "eval.real_images=40", "eval.classification_episodes=20", "eval.generated_per_class=4",
-             "eval.grid_classes=2", "eval.grid_samples=4", "eval.evaluator_steps=30", "eval.ways=[2,5]"]
+             "eval.real_images=40", "eval.grid_classes=2", "eval.grid_samples=4", "eval.evaluator_steps=30",
+             "eval.classification.episodes=3", "eval.classification.generated_per_class=4",
+             "eval.classification.ways=[2,5]", "eval.tuning.lrs=[0.0005,0.005]", "eval.tuning.samples=8",
+             "eval.low_data.ks=[5]", "eval.low_data.generated=8", "eval.low_data.seeds=2",
+             "eval.low_data.test_images=20", "eval.low_data.classifier_steps=60"]
 
 
 @pytest.mark.slow
-def test_eval_end_to_end_writes_everything_and_repeats_exactly(tmp_path):
+def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
+    """A sweep of two seeds evaluated at once: records per seed and over seeds, paired
+    verdicts with Holm, classification episodes and the low-data table; the single-run
+    eval of seed 0 gives exactly seed 0's records; runs of different configs or the
+    same seed are refused in one line."""
     cache = f"data.cache_dir={tmp_path / 'cache'}"
-    metagan("meta-train", *TINY, "algo=scratch", cache, "hydra.run.dir=run", cwd=tmp_path)
-    metagan("eval", "checkpoint=run", *EVAL_TINY, "hydra.run.dir=ev1", cwd=tmp_path)
-    from metagan_cli.errors import UserError
-    from metagan_cli.workflows.evaluate import evaluate
-    with pytest.raises(UserError, match="needs 300"):     # in-process: a CLI start costs seconds
-        evaluate(str(tmp_path / "run"), tmp_path / "ev0", {}, shots=150)
-    out = metagan("eval", "checkpoint=run", *EVAL_TINY, "eval.baselines.pretrain=ev1/pretrain",
-                  "hydra.run.dir=ev2", cwd=tmp_path)
-    assert "not Inception" in out.stdout and "for evaluation only" in out.stdout
-    first, second = (json.loads((tmp_path / d / "eval.json").read_text()) for d in ("ev1", "ev2"))
-    assert first["records"] == second["records"]
-    assert first["metadata"]["evaluator"]["id"] == second["metadata"]["evaluator"]["id"]
-    assert second["metadata"]["evaluator"]["loaded_from_cache"]
-
-    records, meta = first["records"], first["metadata"]
+    metagan("meta-train", "-m", *TINY, "algo=scratch", "seed=0,1", cache, "hydra.sweep.dir=sw", cwd=tmp_path)
+    out = metagan("eval", "checkpoint=sw", *EVAL_TINY, "hydra.run.dir=ev", cwd=tmp_path)
+    assert "not Inception" in out.stdout and "for evaluation only" in out.stdout and "seeds 0, 1" in out.stdout
+    result = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    records, meta = result["records"], result["metadata"]
+    assert [r["seed"] for r in meta["runs"]] == [0, 1] and meta["over_seeds"] == "seeds 0, 1"
     # the evaluated run is algo=scratch: no duplicate scratch baseline
     assert meta["methods"] == ["scratch (evaluated)", "pretrain + fine-tune", "copy the shots"]
-    assert {r["method"] for r in records} == set(meta["methods"]) | {"real shots only"}
-    assert {r["adapt_steps"] for r in records} == {0, 1, 2}
-    assert {r["class"] for r in records} == {"7", "8", "9", "all held-out"}
-    metrics = {r["metric"] for r in records}
-    assert metrics == {"kid", "fid", "recognisability", "recognisability_reference", "diversity",
-                       "memorisation", "accuracy_2way", "accuracy_5way"}
-    for r in records:
-        assert {"method", "class", "shots", "adapt_steps", "metric", "value", "ci95"} <= set(r)
-        assert np.isfinite(r["value"]) and r["shots"] == 4
-    copies = [r for r in records if r["method"] == "copy the shots" and r["metric"] == "memorisation"]
-    assert copies and all(r["value"] == 0.0 for r in copies)
-    five = [r for r in records if r["metric"] == "accuracy_5way"]
-    assert {r["ways"] for r in five} == {3}       # only 3 held-out digits, recorded as such
-    assert meta["downstream"]["ways_used"] == {"2": 2, "5": 3}
-    assert meta["seed"] == 0 and meta["samples_per_episode"] == 8 and "jax" in meta["versions"]
-    assert len(meta["evaluator"]["weights_sha256"]) == 64
+    assert {r["run"] for r in records} == {"seed 0", "seed 1", "seeds 0, 1"}
+    assert all(r["shots"] == 4 for r in records)
+    values = [r for r in records if r["kind"] == "value"]
+    paired = [r for r in records if r["kind"] == "paired"]
+    over = [r for r in values if r["run"] == "seeds 0, 1"]
+    assert over and all(r["n"] == 2 and r["over"].startswith("meta-training seeds") for r in over)
+    pooled = [r for r in values if r["run"] == "seed 0" and r["stage"] == "generation" and r["class"] == "all held-out"]
+    assert pooled and all(r["n"] == 6 for r in pooled)                 # 3 classes x 2 episodes
+    per_class = [r for r in values if r["run"] == "seed 0" and r["class"] == "7"]
+    assert per_class and all(r["n"] == 2 for r in per_class)
+    assert {r["metric"] for r in values if r["stage"] == "generation"} == {
+        "kid", "fid", "recognisability", "recognisability_reference", "diversity", "memorisation"}
+    for r in paired:
+        assert r["test"] and 0 <= r["p_value"] <= 1 and r["p_value"] <= r["p_holm"] <= 1
+        assert r["verdict"] in ("better", "worse", "no clear difference") and r["comparisons"] > 1
+    # classification: 2-way episodes, and one all-held-out figure instead of "5-way" of 3 classes
+    acc = {r["metric"] for r in values if r["stage"] == "classification"}
+    assert acc == {"accuracy_2way", "accuracy_all_3way"}
+    assert all(r["n"] == 3 for r in values if r["stage"] == "classification" and r["run"] == "seed 0")
+    # the low-data table: Standard, augmentation, every method; gains paired by classifier seed
+    low = {r["method"] for r in values if r["stage"] == "low_data" and r["run"] == "seed 0"}
+    assert low == {"Standard (real only)", "traditional augmentation", "scratch (evaluated)",
+                   "pretrain + fine-tune", "copy the shots"}
+    gains = [r for r in paired if r["stage"] == "low_data" and r["run"] == "seed 0"]
+    assert gains and all(r["baseline"] == "Standard (real only)" and r["n"] == 2 for r in gains)
+    assert set(meta["baseline_tuning"]) == {"pretrain + fine-tune"}
+    search = meta["baseline_tuning"]["pretrain + fine-tune"]
+    assert search["on"] == ["6"] and len(search["search"]) == 2      # chosen on the validation digit
 
-    ev = tmp_path / "ev1"
-    header = (ev / "eval.csv").read_text().splitlines()[0].split(",")
-    assert header[:6] == ["method", "class", "shots", "adapt_steps", "metric", "value"]
+    ev = tmp_path / "ev"
     assert len((ev / "eval.csv").read_text().splitlines()) == len(records) + 1
-    assert {p.name for p in (ev / "plots").iterdir()} == {f"{m}.png" for m in metrics}
+    assert {p.name for p in (ev / "plots").iterdir()} == {
+        f"{m}.png" for m in ("kid", "fid", "recognisability", "recognisability_reference", "diversity",
+                             "memorisation")}
     assert len(list((ev / "grids").glob("*.png"))) == 2
     report = (ev / "report.md").read_text()
-    assert "not Inception-FID" in report and "comparable only" in report
-    assert "only 3 held-out classes" in report and "pretrain + fine-tune" in report
+    for words in ("not Inception-FID", "comparable only", "Holm", "Student's t", "low-data protocol",
+                  "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune"):
+        assert words in report, words
     for link in ("plots/kid.png", "grids/class_7.png"):
         assert f"]({link})" in report
+
+    # one run dir alone: as before, and exactly seed 0's numbers of the eval over seeds
+    metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "hydra.run.dir=ev0", cwd=tmp_path)
+    single = json.loads((tmp_path / "ev0" / "eval.json").read_text())["records"]
+    assert single == [r for r in records if r["run"] == "seed 0"]
+
+    from metagan_cli.errors import UserError
+    from metagan_cli.workflows.evaluate import evaluate, load_runs
+    with pytest.raises(UserError, match="needs 300"):     # in-process: a CLI start costs seconds
+        evaluate(str(tmp_path / "sw" / "0"), tmp_path / "bad", {}, shots=150)
+    with pytest.raises(UserError, match="two runs have seed=0"):
+        load_runs([str(tmp_path / "sw" / "0"), str(tmp_path / "sw" / "0")])
+    metagan("meta-train", *TINY, "algo=scratch", "model.width=16", "seed=2", cache, "hydra.run.dir=wide",
+            cwd=tmp_path)
+    bad = metagan("eval", "checkpoint=[sw/0,wide]", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "differ in model.width" in bad.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -183,3 +212,39 @@ def test_eval_user_errors_are_one_line(tmp_path, args, message):
     bad = metagan("eval", *args, cwd=tmp_path, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert message in bad.stderr
+
+
+def test_classification_episodes_draw_their_own_support_and_query_sets():
+    from metagan_cli.evaluation.protocol import Context, classification_episode, way_label
+    labels = np.repeat(np.arange(6), 30)
+    ctx = Context(np.zeros((180, 8, 8, 1), np.uint8), labels, [str(c) for c in range(6)], None, None,
+                  jax.random.PRNGKey(0))
+    classes = (2, 3, 4, 5)
+    supports = []
+    for e in range(20):
+        draw = classification_episode(jax.random.fold_in(jax.random.PRNGKey(1), e), ctx, classes, 2, 4, 5)
+        assert len(draw) == 2 and len({c for c, _, _ in draw}) == 2
+        for c, support, queries in draw:
+            assert np.all(labels[support] == c) and np.all(labels[queries] == c)
+            assert len(support) == 4 and len(queries) == 5 and not set(support) & set(queries)
+            supports.append((c, tuple(sorted(support))))
+    assert len(set(supports)) == len(supports)          # no support set is reused across episodes
+    everything = classification_episode(jax.random.PRNGKey(2), ctx, classes, 20, 4, 5)
+    assert [c for c, _, _ in everything] == list(classes)
+    assert way_label(2, 4) == "2way" and way_label(4, 4) == way_label(20, 4) == "all_4way"
+
+
+def test_a_registered_metric_is_measured_and_described():
+    from metagan_cli.evaluation.metrics import REGISTRY, Metric, Read, describe, generation_metrics, register
+    try:
+        register(Metric("mean_brightness", "mean brightness", "higher", "mean pixel value",
+                        lambda r: float(np.mean(r.images))))
+        assert "mean_brightness" in [m.name for m in generation_metrics(with_reference=False)]
+        assert "recognisability_reference" not in [m.name for m in generation_metrics(with_reference=False)]
+        read = Read(*(np.zeros((2, 3)),) * 5, 0, np.ones((2, 4, 4, 1)))
+        assert describe("mean_brightness").measure(read) == 1.0
+        assert describe("memorisation").better.startswith("higher is better up to 1")
+        with pytest.raises(ValueError, match="direction"):
+            register(Metric("bad", "bad", "sideways", ""))
+    finally:
+        REGISTRY.pop("mean_brightness", None)

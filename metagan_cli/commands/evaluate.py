@@ -10,6 +10,8 @@ from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_u
 @reports_user_errors
 def main(cfg) -> None:
     checkpoint = required(cfg, "checkpoint")
+    if OmegaConf.is_list(checkpoint):                    # checkpoint=[RUN_A,RUN_B,...]: several seeds
+        checkpoint = OmegaConf.to_container(checkpoint, resolve=True)
     shots, steps = optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
     seed = optional_int(cfg, "seed") or 0
     eval_values = OmegaConf.to_container(cfg.eval, resolve=True)

@@ -5,9 +5,11 @@ Methods:
 - the evaluated checkpoint (its own algorithm's initialisation, fine-tuned on the shots
   by the run's inner loop; Meta-SGD learning rates included when it has them);
 - ``scratch``: a freshly initialised GAN (a new init per episode) trained on the shots
-  by the same inner loop, optimiser and budget;
-- ``pretrain + fine-tune``: a GAN trained on the pooled meta-train classes, fine-tuned
-  on the shots by the same inner loop;
+  by the same inner loop and budget, with its own optimiser settings (chosen on
+  validation classes, ``evaluation.tuning``);
+- ``pretrain + fine-tune``: a GAN trained on the pooled meta-train classes for the
+  evaluated checkpoint's budget, fine-tuned on the shots by the same inner loop with its
+  own optimiser settings;
 - ``copy the shots``: returns the support images themselves (cycled); it needs no
   adaptation, so its numbers are the same at every budget.
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from metagan_cli.config import LoopConfig, MetaLearnConfig
@@ -48,20 +49,20 @@ def chunk_plan(budgets: Sequence[int], chunk: int) -> list[list[int]]:
 
 
 class Trajectory:
-    """``run(params, support, key) -> [generator params at each budget]``."""
+    """``run(params, support, key, budgets, lr) -> [generator params at each budget]``:
+    one inner optimiser's adaptation.  The learning rate is an argument of the compiled
+    chunk, so one program serves every method, class, episode, budget list and rate
+    that use the same optimiser family."""
 
-    def __init__(self, cfg: MetaLearnConfig, gan: Gan, budgets: Sequence[int], chunk: int = 10):
-        self.budgets = sorted(set(int(b) for b in budgets))
-        self.plan = chunk_plan(self.budgets, chunk)
-        self.total = self.budgets[-1]
+    def __init__(self, cfg: MetaLearnConfig, gan: Gan, chunk: int = 10):
+        self.chunk, self.lr = chunk, cfg.inner_optim.lr
         updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim), reuse_fake=cfg.algo.reuse_fake)
         self._tx = updates.tx
-        lr, n_critic = cfg.inner_optim.lr, cfg.algo.n_critic
+        n_critic = cfg.algo.n_critic
         # a chunk of <= 10 steps is unrolled on CPU (fast straight-line code, short compile)
         loop = LoopConfig(scan_unroll=min(chunk, 10), task_batching="unrolled", remat=False)
 
         def advance(carry, support, keys, scale):
-            scale = scale if scale is not None else {"g": lr, "d": lr}
             step = lambda c, k: updates.gan_step(c, support, k, n_critic, scale)
             carry, _ = scan_steps(step, carry, keys, loop)
             return carry
@@ -69,12 +70,17 @@ class Trajectory:
         self._advance = jax.jit(advance)
         self._init = jax.jit(lambda g, d: (g, d, self._tx.init(g), self._tx.init(d)))
 
-    def run(self, params: dict, support: jax.Array, key: jax.Array) -> list:
+    def run(self, params: dict, support: jax.Array, key: jax.Array, budgets: Sequence[int],
+            lr: float | None = None) -> list:
+        budgets = sorted(set(int(b) for b in budgets))
         carry = self._init(params["g"], params["d"])
-        scale = params.get("inner_lr")
-        keys = jax.random.split(key, max(self.total, 1))
+        scale = params.get("inner_lr")      # Meta-SGD's learned rates, else one rate everywhere
+        if scale is None:
+            rate = np.float32(self.lr if lr is None else lr)
+            scale = jax.tree_util.tree_map(lambda p: rate, {"g": params["g"], "d": params["d"]})
+        keys = jax.random.split(key, max(budgets[-1], 1))
         out, done = [], 0
-        for steps in self.plan:
+        for steps in chunk_plan(budgets, self.chunk):
             for n in steps:
                 carry = self._advance(carry, support, keys[done:done + n], scale)
                 done += n
@@ -87,12 +93,19 @@ def copy_shots(support: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(support)[np.arange(n) % len(support)]
 
 
-def pretrain_config(cfg: MetaLearnConfig) -> MetaLearnConfig:
-    """The evaluated run's config with algo=pretrain and the same budget (train.steps
-    meta-steps of algo.inner_steps GAN steps on meta_batch x shots pooled images)."""
+def pretrain_config(cfg: MetaLearnConfig, steps: int) -> MetaLearnConfig:
+    """The evaluated run's config with algo=pretrain and the budget of its checkpoint:
+    ``steps`` meta-steps of algo.inner_steps GAN steps, each on meta_batch x shots
+    pooled images, as many images per GAN step as the meta-learner's tasks see."""
     import dataclasses
     algo = dataclasses.replace(cfg.algo, name="pretrain", learn_inner_lr=False)
-    return dataclasses.replace(cfg, algo=algo)
+    train = dataclasses.replace(cfg.train, steps=max(int(steps), 1))
+    return dataclasses.replace(cfg, algo=algo, train=train)
+
+
+def with_inner_optimiser(cfg: MetaLearnConfig, optim) -> MetaLearnConfig:
+    import dataclasses
+    return dataclasses.replace(cfg, inner_optim=optim)
 
 
 def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
@@ -103,5 +116,3 @@ def sample_fn(gan: Gan, n: int):
     return jax.jit(lambda g, key: gan.sample(g, key, n))
 
 
-def stack(images: list) -> jnp.ndarray:
-    return jnp.concatenate(images)

@@ -14,12 +14,16 @@ Inception): the numbers are comparable only between evals with the same evaluato
   shot over its mean distance to the nearest of an equally large set of held-out real
   images of the class (0 = copies the shots, about 1 = no closer to the shots than to
   unseen images of the class).
-- ``prototype_predict`` / ``mean_ci95``: nearest-prototype classification and the 95%
-  confidence interval of a mean over episodes.
+- ``prototype_predict``: nearest-prototype classification.
+
+``REGISTRY`` names every metric once (its function, title, direction and description);
+the protocol, the report and the plots all read it, so adding a metric is one
+``register(Metric(...))``.  Interval arithmetic lives in ``statistics``.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -98,11 +102,104 @@ def prototype_predict(features: np.ndarray, prototypes: np.ndarray) -> np.ndarra
     return pairwise_distances(features, prototypes).argmin(1)
 
 
-def mean_ci95(values) -> tuple[float, float]:
-    """Mean and half-width of its 95% confidence interval (normal approximation,
-    1.96 standard errors; 0 for fewer than two values)."""
-    values = np.asarray(values, np.float64)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, float(1.96 * values.std(ddof=1) / math.sqrt(len(values)))
+# ---- the registry ---------------------------------------------------------------------
+
+# how a value compares; ``loss`` turns it into "lower is better" for paired verdicts
+DIRECTIONS = {
+    "lower": ("lower is better", lambda x: x),
+    "higher": ("higher is better", lambda x: -x),
+    "one": ("closer to 1 is better", lambda x: np.abs(x - 1.0)),
+    "up_to_one": ("higher is better up to 1; above 1 is no better", lambda x: np.maximum(1.0 - x, 0.0)),
+}
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one method's generated images at one budget, for one support set, offer a
+    metric: evaluator features of the generated images, the class's unseen real
+    images, the support shots and K unseen images; the held-out prototypes with the
+    target's index; the images themselves and the reference classifier's verdict."""
+    generated: np.ndarray
+    real: np.ndarray
+    support: np.ndarray
+    unseen: np.ndarray
+    prototypes: np.ndarray
+    target: int
+    images: np.ndarray
+    reference_hits: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    title: str
+    direction: str                          # a key of DIRECTIONS
+    description: str
+    measure: Callable[[Read], float] | None = None   # None: computed by its own stage
+
+    @property
+    def better(self) -> str:
+        return DIRECTIONS[self.direction][0]
+
+    def loss(self, values):
+        """Lower is better, whatever the direction (for paired comparisons)."""
+        return DIRECTIONS[self.direction][1](np.asarray(values, np.float64))
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    if metric.direction not in DIRECTIONS:
+        raise ValueError(f"metric {metric.name}: direction must be one of {', '.join(DIRECTIONS)}")
+    REGISTRY[metric.name] = metric
+    return metric
+
+
+def generation_metrics(with_reference: bool) -> list[Metric]:
+    """The metrics measured on every (method, budget, support set) read-off."""
+    return [m for m in REGISTRY.values() if m.measure is not None
+            and (with_reference or m.name != "recognisability_reference")]
+
+
+def describe(name: str) -> Metric:
+    """The registry entry of ``name``; accuracy metrics are named by their stage."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name.startswith("accuracy_"):
+        ways = name[len("accuracy_"):]
+        return Metric(name, f"{ways} K-shot accuracy", "higher",
+                      f"{ways} K-shot nearest-prototype classification accuracy of real query images "
+                      "among the held-out classes; prototypes from the K shots, plus M generated "
+                      "images per class for a generator method")
+    if name.startswith("low_data_k"):
+        return Metric(name, f"low-data accuracy, k = {name[len('low_data_k'):]}", "higher",
+                      "accuracy of a classifier trained from scratch on pixels")
+    raise KeyError(name)
+
+
+register(Metric("kid", "KID (evaluator features)", "lower",
+                "unbiased squared MMD, cubic polynomial kernel, between generated images and the "
+                "class's real images not in the support set (0 = same distribution; can be slightly "
+                "negative)", lambda r: kid(r.generated, r.real)))
+register(Metric("fid", "FID (evaluator features)", "lower",
+                "Frechet distance between Gaussians fitted to the same two feature sets; biased upwards "
+                "for small sets, compare only at equal sample counts", lambda r: fid(r.generated, r.real)))
+register(Metric("recognisability", "recognisability (nearest prototype)", "higher",
+                "fraction of generated images whose nearest class prototype among all held-out classes "
+                "is their target class (prototypes: mean features of real held-out images; the target's "
+                "excludes the shots)",
+                lambda r: float(np.mean(prototype_predict(r.generated, r.prototypes) == r.target))))
+register(Metric("recognisability_reference", "recognisability (reference classifier)", "higher",
+                "fraction assigned to the target class by the reference classifier trained on all "
+                "classes, for evaluation only",
+                lambda r: float(np.mean(r.reference_hits(r.images)))))
+register(Metric("diversity", "diversity ratio", "one",
+                "mean pairwise feature distance of generated images / that of the class's real images "
+                "(1 = as varied as real images, 0 = a single image)",
+                lambda r: diversity_ratio(r.generated, r.real)))
+register(Metric("memorisation", "memorisation ratio", "up_to_one",
+                "mean distance to the nearest support shot / mean distance to the nearest of K unseen "
+                "real images of the class (0 = copies of the shots; about 1 = no closer to the shots "
+                "than to unseen images, the ideal; above 1 is no better)",
+                lambda r: memorisation_ratio(r.generated, r.support, r.unseen)))

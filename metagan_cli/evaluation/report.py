@@ -1,5 +1,6 @@
-"""Writes an eval's outputs: eval.json, eval.csv, one plot per metric against the
-adaptation budget, side-by-side sample grids, and report.md."""
+"""Writes an eval's outputs: eval.json, eval.csv, one plot per generation metric
+against the adaptation budget, side-by-side sample grids, and report.md.  Titles,
+directions and descriptions come from the metric registry."""
 from __future__ import annotations
 
 import csv
@@ -8,40 +9,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from metagan_cli.evaluation import metrics as M
+from metagan_cli.evaluation.protocol import REAL_ONLY, STANDARD
+from metagan_cli.evaluation.summary import ALL
 from metagan_cli.runs.images import tile
 from metagan_cli.runs.run_dir import write_json_atomic
 
-# direction: "lower" / "higher" is better; "one": closer to 1 is better
-METRICS = {
-    "kid": ("KID (evaluator features)", "lower",
-            "unbiased squared MMD, cubic polynomial kernel, between generated images and the class's "
-            "real images not in the support set (0 = same distribution; can be slightly negative)"),
-    "fid": ("FID (evaluator features)", "lower",
-            "Frechet distance between Gaussians fitted to the same two feature sets; biased upwards "
-            "for small sets, compare only at equal sample counts"),
-    "recognisability": ("recognisability (nearest prototype)", "higher",
-                        "fraction of generated images whose nearest class prototype among all held-out "
-                        "classes is their target class (prototypes: mean features of real held-out images)"),
-    "recognisability_reference": ("recognisability (reference classifier)", "higher",
-                                  "fraction assigned to the target class by the reference classifier trained "
-                                  "on all classes, for evaluation only"),
-    "diversity": ("diversity ratio", "one",
-                  "mean pairwise feature distance of generated images / that of the class's real images "
-                  "(1 = as varied as real images, 0 = a single image)"),
-    "memorisation": ("memorisation ratio", "higher",
-                     "mean distance to the nearest support shot / mean distance to the nearest of K unseen "
-                     "real images of the class (0 = copies of the shots; about 1 = no closer to the shots "
-                     "than to unseen images)"),
-}
+# the literature's low-data figures, quoted beside ours (another split and classifier)
+F2GAN_TABLE = {"source": "F2GAN (Hong et al. 2020), Table: full Omniglot, its own 1200/212/211-class split "
+                         "and classifier, k = 5 real images per class",
+               "rows": [("Standard", 66.22), ("FIGR", 69.23), ("DAWSON", 68.56), ("DAGAN", 88.81),
+                        ("MatchingGAN", 89.03), ("F2GAN", 91.93)]}
 
 
-def _describe(metric: str) -> tuple[str, str, str]:
-    if metric in METRICS:
-        return METRICS[metric]
-    ways = metric.split("_")[1]
-    return (f"{ways} K-shot accuracy", "higher",
-            f"{ways} K-shot nearest-prototype classification accuracy of real query images among the "
-            f"held-out classes, prototypes from the K shots plus M generated images per class")
+def headline_run(meta: dict) -> str:
+    """The records the report leads with: over seeds when there are several runs."""
+    return meta["over_seeds"] or f"seed {meta['runs'][0]['seed']}"
 
 
 def write_all(out_dir: Path, result: dict, grids: dict, class_names: dict) -> None:
@@ -62,12 +45,16 @@ def write_csv(path: Path, records: list) -> None:
             writer.writerow(r)
 
 
-def _series(records, metric, cls="all held-out"):
-    out: dict = {}
-    for r in records:
-        if r["metric"] == metric and r["class"] == cls:
-            out.setdefault(r["method"], []).append((r["adapt_steps"], r["value"], r["ci95"]))
-    return {m: sorted(v) for m, v in out.items()}
+def _values(records, run, stage=None):
+    """{(method, metric, budget): record} of pooled value records of one run label."""
+    return {(r["method"], r["metric"], r["adapt_steps"]): r for r in records
+            if r["kind"] == "value" and r["class"] == ALL and r["run"] == run
+            and (stage is None or r["stage"] == stage)}
+
+
+def _paired(records, run, stage=None):
+    return {(r["method"], r["baseline"], r["metric"], r["adapt_steps"]): r for r in records
+            if r["kind"] == "paired" and r["run"] == run and (stage is None or r["stage"] == stage)}
 
 
 def plot_all(plot_dir: Path, result: dict) -> dict:
@@ -77,30 +64,28 @@ def plot_all(plot_dir: Path, result: dict) -> dict:
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     records, meta = result["records"], result["metadata"]
-    metrics = list(dict.fromkeys(r["metric"] for r in records))
+    run = headline_run(meta)
+    values = _values(records, run, "generation")
+    metrics = list(dict.fromkeys(k[1] for k in values))
+    methods = list(dict.fromkeys(k[0] for k in values))
     files = {}
     for metric in metrics:
-        title, direction, _ = _describe(metric)
-        series = _series(records, metric)
+        m = M.describe(metric)
         fig, ax = plt.subplots(figsize=(5.2, 3.3))
-        for i, (method, points) in enumerate(series.items()):
+        for method in methods:
+            points = sorted((b, r["value"], r["ci95"] or 0.0) for (me, mt, b), r in values.items()
+                            if me == method and mt == metric)
             x = np.asarray([p[0] for p in points], float)
-            y = np.asarray([p[1] for p in points])
-            err = np.asarray([p[2] for p in points])
-            style = "--" if method in ("copy the shots", "real shots only") else "-"
-            ax.plot(x, y, style, marker="o", ms=3, label=method,
+            y = np.asarray([p[1] for p in points], float)
+            err = np.asarray([p[2] for p in points], float)
+            ax.plot(x, y, "--" if method == "copy the shots" else "-", marker="o", ms=3, label=method,
                     lw=2.2 if method == meta["evaluated_method"] else 1.3)
             ax.fill_between(x, y - err, y + err, alpha=0.15)
+        if m.direction in ("one", "up_to_one"):
+            ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("adaptation steps on the K shots")
-        better = {"lower": "lower is better", "higher": "higher is better", "one": "1 = real spread"}[direction]
-        extra = ""
-        if metric.startswith("accuracy_"):
-            ways = metric.split("_")[1][:-3]
-            used = meta["downstream"]["ways_used"].get(ways)
-            if used is not None and str(used) != ways:
-                extra = f" (only {used} held-out classes: {used}-way)"
-        ax.set_title(f"{title}{extra}\n{meta['task']}, {meta['shots']} shots, {better}", fontsize=8.5)
+        ax.set_title(f"{m.title}; {run}\n{meta['task']}, {meta['shots']} shots, {m.better}", fontsize=8.5)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -150,37 +135,100 @@ def save_grids(grid_dir: Path, grids: dict, class_names: dict, meta: dict) -> di
     return files
 
 
+def _num(x, digits=3) -> str:
+    if x is None:
+        return "-"
+    digits = digits if abs(x) < 100 else 1
+    return f"{x:.{digits}f}"
+
+
 def _fmt(r) -> str:
     if r is None:
         return "-"
-    v, ci = r["value"], r["ci95"]
-    digits = 3 if abs(v) < 100 else 1
-    return f"{v:.{digits}f} ± {ci:.{digits}f}"
+    if r["ci95"] is None:
+        return f"{_num(r['value'])} (n = {r['n']}, no interval)"
+    return f"{_num(r['value'])} ± {_num(r['ci95'])}"
 
 
-def _verdict(a, b, direction) -> str:
-    """Where method a stands against baseline b (CI overlap as the criterion)."""
-    if a is None or b is None:
-        return "n/a"
-    va, vb, ca, cb = a["value"], b["value"], a["ci95"], b["ci95"]
-    if direction == "one":
-        va, vb = -abs(va - 1), -abs(vb - 1)
-        direction = "higher"
-    if direction == "lower":
-        va, vb = -va, -vb
-    if abs(va - vb) <= ca + cb:
-        return "overlapping CIs"
-    return "better" if va > vb else "worse"
+def _fmt_paired(r) -> str:
+    if r is None:
+        return "-"
+    ci = "" if r["ci95"] is None else f" ± {_num(r['ci95'])}"
+    word = {"better": "**better**", "worse": "**worse**"}.get(r.get("verdict"), "no clear difference")
+    return f"{_num(r['difference'])}{ci}, {word}"
+
+
+def _setup(meta: dict) -> list:
+    ev = meta["evaluator"]
+    runs = meta["runs"]
+    run_text = "; ".join(f"`{r['run_dir']}` (seed {r['seed']}, checkpoint at meta-step {r['checkpoint_step']} "
+                         f"of train.steps={r['train_steps']})" for r in runs)
+    tuned = []
+    for name, t in meta["baseline_tuning"].items():
+        chosen = t["chosen"]
+        search = ", ".join(f"lr {s['optimiser']['lr']:g}: KID {s['mean_kid']:.3f}" for s in t["search"])
+        where = f"chosen on validation classes {', '.join(map(str, t['on']))} ({search})" if t["search"] else t["note"]
+        tuned.append(f"{name}: {chosen['name']} lr {chosen['lr']:g} (b1 {chosen['b1']}), {where}")
+    held = meta["held_out_classes"]
+    return [
+        "## Set-up", "", "| | |", "| --- | --- |",
+        f"| runs ({len(runs)}) | {run_text} |",
+        f"| algo, inner steps | {meta['evaluated_algo']}, {meta['run_inner_steps']} |",
+        f"| held-out classes | {len(held)}: {', '.join(map(str, held[:12]))}{' ...' if len(held) > 12 else ''} |",
+        f"| validation classes | {len(meta['validation_classes'])} (never meta-trained on; baseline "
+        f"settings were chosen on them, never on held-out classes) |",
+        f"| shots K | {meta['shots']} |",
+        f"| adaptation budgets (steps) | {', '.join(map(str, meta['budgets']))} |",
+        f"| support sets per class | {meta['episodes_per_class']} (the same for every run and method; seed "
+        f"{meta['seed']}) |",
+        f"| generated samples per read-off | {meta['samples_per_episode']} |",
+        f"| real images compared with | the class's images not in the support set, at most "
+        f"{meta['real_images_per_episode_max']} per episode (fewest available: "
+        f"{meta['real_images_per_class_min']}) |",
+        f"| evaluated method's inner optimiser | {meta['inner_optimiser']['name']} lr "
+        f"{meta['inner_optimiser']['lr']:g}, n_critic {meta['inner_optimiser']['n_critic']} (the run's own) |",
+        f"| baselines' fine-tuning | {'; '.join(tuned) or 'no tuned baseline'} |",
+        f"| pretrain baseline | {_pretrain_text(meta['pretrain_baseline'])} |",
+        f"| scratch baseline | {meta['scratch_baseline'] or 'off'} |",
+        f"| evaluator | `{ev['id']}`, validation accuracy on meta-train classes "
+        f"{ev['validation_accuracy_on_meta_train_classes']} |",
+        f"| run time | {meta['time_s']:.0f} s on {meta['versions']['backend']} "
+        f"(jax {meta['versions']['jax']}, metagan {meta['versions']['metagan']}) |", ""]
+
+
+def _pretrain_text(info) -> str:
+    if not info:
+        return "off"
+    if info.get("source") == "checkpoint":
+        return (f"checkpoint `{info['run_dir']}` (at step {info['checkpoint_step']}; {info['inner_steps']} "
+                f"GAN steps each; evaluated checkpoint at step {info['evaluated_step']})")
+    if info.get("source") == "trained by this eval":
+        return (f"trained by this eval per run with the evaluated checkpoint's budget ({info['checkpoint_step']} "
+                f"steps x {info['inner_steps']} GAN steps, on as many images per step as the meta-learner's "
+                f"tasks), in `{info['run_dir']}/`")
+    return info.get("source", "")
+
+
+def _statistics_text(records, run: str) -> list:
+    fam = [r for r in records if r["kind"] == "paired" and r["run"] == run]
+    m = fam[0]["comparisons"] if fam else 0
+    sig = sum(r.get("verdict") in ("better", "worse") for r in fam)
+    n = sorted({r["n"] for r in fam})
+    over = sorted({r["over"] for r in fam})
+    return [f"**Statistics.** Every ± is the half-width of a 95% interval with Student's t quantile for "
+            f"the real n (n and what was replicated are in every record of eval.json). Verdicts come from "
+            f"paired differences (evaluated minus baseline, over the same units): "
+            f"{fam[0]['test'] if fam else 'paired t-test'}, Holm-adjusted over the {m} comparisons of this "
+            f"family ({sig} significant at 5%); `better` / `worse` only where the adjusted p < 0.05. "
+            f"n here: {', '.join(map(str, n))}; over: {'; '.join(over)}.", ""]
 
 
 def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
     records, meta = result["records"], result["metadata"]
     ev = meta["evaluator"]
     me = meta["evaluated_method"]
-    budgets = meta["budgets"]
-    methods = meta["methods"]
-    agg = {(r["method"], r["metric"], r["adapt_steps"]): r for r in records if r["class"] == "all held-out"}
-    metrics = list(dict.fromkeys(r["metric"] for r in records))
+    run = headline_run(meta)
+    several = meta["over_seeds"] is not None
     base = path.parent
     rel = lambda p: Path(p).relative_to(base).as_posix()
     lines = [f"# metagan eval: {meta['evaluated_algo']} against the baselines on {meta['task']}'s "
@@ -189,119 +237,142 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
         "**These figures are not Inception-FID.** KID, FID, diversity and memorisation are computed "
         f"in the feature space of metagan's own evaluator network `{ev['id']}` (version "
         f"`{ev['version']}`: a small CNN trained by metagan on this task's {ev['trained_on_classes']} "
-        "meta-train classes only, never on a held-out class). They are comparable only with other "
-        f"metagan evals that use evaluator version `{ev['version']}` on the same data and split "
-        "(same evaluator id), never with published Inception-FID numbers.", ""]
+        "meta-train classes only, never on a held-out or validation class). They are comparable only "
+        f"with other metagan evals that use evaluator version `{ev['version']}` on the same data and "
+        "split (same evaluator id), never with published Inception-FID numbers.", ""]
     if meta.get("reference_classifier"):
         rc = meta["reference_classifier"]
         lines += [f"`recognisability_reference` is judged by the {rc['description']} (its accuracy on "
                   f"held-back real images: {rc['held_out_accuracy']:.3f}).", ""]
-    lines += ["## Set-up", "",
-              "| | |", "| --- | --- |",
-              f"| checkpoint | `{meta['checkpoint']}` (algo={meta['evaluated_algo']}, checkpoint at "
-              f"meta-step {meta['run_checkpoint_step']} of train.steps={meta['run_train_steps']}, "
-              f"{meta['run_inner_steps']} inner steps) |",
-              f"| held-out classes | {len(meta['held_out_classes'])}: "
-              f"{', '.join(map(str, meta['held_out_classes'][:12]))}{' ...' if len(meta['held_out_classes']) > 12 else ''} |",
-              f"| shots K | {meta['shots']} |",
-              f"| adaptation budgets (steps) | {', '.join(map(str, budgets))} |",
-              f"| episodes per class | {meta['episodes_per_class']} (support sets; seed {meta['seed']}) |",
-              f"| generated samples per episode, method and budget | {meta['samples_per_episode']} |",
-              f"| real images compared with | the class's images not in the support set, at most "
-              f"{meta['real_images_per_episode_max']} per episode (fewest available: "
-              f"{meta['real_images_per_class_min']}) |",
-              f"| inner optimiser (every method) | {meta['inner_optimiser']['name']} lr "
-              f"{meta['inner_optimiser']['lr']}, n_critic {meta['inner_optimiser']['n_critic']} |",
-              f"| evaluator | `{ev['id']}`, validation accuracy on meta-train classes "
-              f"{ev['validation_accuracy_on_meta_train_classes']}, weights sha256 `{ev['weights_sha256'][:16]}`, "
-              f"split sha256 `{ev['split_sha256'][:16]}` |",
-              f"| pretrain baseline | {_pretrain_text(meta['pretrain_baseline'])} |",
-              f"| scratch baseline | {meta['scratch_baseline'] or 'off'} |",
-              f"| run time | {meta['time_s']:.0f} s on {meta['versions']['backend']} "
-              f"(jax {meta['versions']['jax']}, metagan {meta['versions']['metagan']}) |", ""]
-    ds = meta["downstream"]
-    notes = [f"{w}-way was requested but the task has only {u} held-out classes, so those episodes are {u}-way"
-             for w, u in ds["ways_used"].items() if str(u) != str(w)]
-    lines += [f"Downstream: {ds['classification_episodes']} classification episodes per way count, "
-              f"{ds['queries_per_class']} real query images per class, {ds['classifier']}; 'with generated' "
-              f"adds M = {ds['generated_per_class']} generated images per class to the K shots. Episode i "
-              "reuses the support sets of adaptation episode i mod the episode count, so its confidence "
-              "interval does not include the variation between more support sets than that."
-              + (" **Note: " + "; ".join(notes) + ".**" if notes else ""), "",
-              "Every value is a mean over held-out classes and episodes ± the half-width of its 95% "
-              "confidence interval (1.96 standard errors).", ""]
+    lines += _setup(meta)
+    lines += [f"The figures below are {'means over the meta-training seeds (' + run + '): each run contributes its mean, so intervals include training variance' if several else 'those of one meta-training run (' + run + '); intervals do not include training variance'}.", ""]
+    lines += _statistics_text(records, run)
 
-    lines += ["## Where the evaluated method stands against each baseline", "",
-              f"Per metric and budget: `better`, `worse` or `overlapping CIs` for {me} against each "
-              "baseline (for the diversity ratio, closer to 1 is better).", ""]
-    baselines = [m for m in methods if m != me]
-    if "real shots only" in {r["method"] for r in records}:
-        baselines.append("real shots only")
+    values, paired = _values(records, run), _paired(records, run)
+    gen = {k: r for k, r in values.items() if r["stage"] == "generation"}
+    metrics = list(dict.fromkeys(k[1] for k in gen))
+    budgets = meta["budgets"]
+    baselines = [m for m in meta["methods"] if m != me]
+    lines += ["## Paired verdicts: the evaluated method against each baseline", "",
+              f"Each cell: mean paired difference ({me} minus the baseline) ± its 95% t interval, then the "
+              "Holm-adjusted verdict. For the diversity ratio the difference is of |value - 1|, for "
+              "memorisation of max(1 - value, 0) (negative = closer to the ideal).", ""]
     for metric in metrics:
-        title, direction, _ = _describe(metric)
-        comps = [b for b in baselines if b != "real shots only" or metric.startswith("accuracy_")]
-        if not comps:
-            continue
-        lines += [f"**{title}**", "", "| vs | " + " | ".join(f"{b} steps" for b in budgets) + " |",
+        m = M.describe(metric)
+        lines += [f"**{m.title}** ({m.better})", "", "| vs | " + " | ".join(f"{b} steps" for b in budgets) + " |",
                   "| --- |" + " --- |" * len(budgets)]
-        for b in comps:
-            row = [_verdict(agg.get((me, metric, s)), agg.get((b, metric, s)), direction) for s in budgets]
-            lines.append(f"| {b} | " + " | ".join(row) + " |")
+        for b in baselines:
+            lines.append(f"| {b} | " + " | ".join(_fmt_paired(paired.get((me, b, metric, s))) for s in budgets) + " |")
         lines.append("")
-    summary = _headline(agg, metrics, me, baselines, budgets)
-    lines += ["In short: " + summary, ""]
+    tally = {}
+    for r in paired.values():
+        if r["method"] == me and r["stage"] == "generation":
+            tally.setdefault(r["baseline"], [0, 0, 0])[["better", "worse", "no clear difference"].index(r["verdict"])] += 1
+    lines += ["In short: " + ("; ".join(f"against {b}, {me} is better in {t[0]}, worse in {t[1]} and not clearly "
+                                        f"different in {t[2]} of the (metric, budget) comparisons"
+                                        for b, t in tally.items()) or "no baselines were run") + ".", ""]
 
-    lines += ["## Metrics against the adaptation budget", ""]
+    lines += _classification(records, run, meta, me)
+    lines += _low_data(records, run, meta)
+
+    lines += ["## Generation metrics against the adaptation budget", ""]
     for metric in metrics:
-        title, direction, text = _describe(metric)
-        lines += [f"### {title}", "", text + ".", ""]
+        m = M.describe(metric)
+        lines += [f"### {m.title}", "", f"{m.description}; {m.better}.", ""]
         if metric in plots:
-            lines += [f"![{title}]({rel(plots[metric])})", ""]
-        present = [m for m in list(methods) + ["real shots only"] if (m, metric, budgets[0]) in agg]
+            lines += [f"![{m.title}]({rel(plots[metric])})", ""]
+        present = [x for x in meta["methods"] if (x, metric, budgets[0]) in gen]
         lines += ["| method | " + " | ".join(f"{b} steps" for b in budgets) + " |",
                   "| --- |" + " --- |" * len(budgets)]
-        for m in present:
-            lines.append(f"| {m} | " + " | ".join(_fmt(agg.get((m, metric, b))) for b in budgets) + " |")
+        for x in present:
+            lines.append(f"| {x} | " + " | ".join(_fmt(gen.get((x, metric, b))) for b in budgets) + " |")
         lines.append("")
+    if several:
+        lines += _per_seed(records, meta, metrics)
     lines += ["## Samples", "",
-              "Episode 0 of the first classes: support shots, then one column per method and one row "
-              "per adaptation budget (same latents everywhere).", ""]
+              "Episode 0 of the first classes (first run): support shots, then one column per method and one "
+              "row per adaptation budget (same latents everywhere).", ""]
     for c, p in grids.items():
         lines += [f"![samples]({rel(p)})", ""]
     lines += ["## Files", "",
-              "`eval.json` (every number as a record of method, class, shots, adapt_steps, metric, value, "
-              "ci95, n; plus seeds, sample counts, evaluator identity and versions), `eval.csv` (the same "
-              "records), `plots/`, `grids/`.", ""]
+              "`eval.json`: every number as a record (run, stage, kind value or paired, method, baseline, class, "
+              "adapt_steps, metric, value or difference, ci95, n, over, p_value, p_holm, verdict), plus the "
+              "set-up, seeds, baseline search, evaluator identity and versions; `eval.csv`: the same records; "
+              "`plots/`, `grids/`.", ""]
     path.write_text("\n".join(lines))
 
 
-def _pretrain_text(info) -> str:
-    if not info:
-        return "off"
-    if info.get("source") == "checkpoint":
-        return (f"checkpoint `{info['run_dir']}` (checkpoint at step {info['checkpoint_step']} of "
-                f"train.steps={info['train_steps']}; {info['inner_steps']} GAN steps each)")
-    if info.get("source") == "trained by this eval":
-        return (f"trained by this eval with the evaluated run's budget ({info['train_steps']} steps x "
-                f"{info['inner_steps']} GAN steps; checkpoint at step {info['checkpoint_step']}), "
-                f"in `{info['run_dir']}/`")
-    return info.get("source", "")
+def _classification(records, run, meta, me) -> list:
+    cl = meta["classification"]
+    values, paired = _values(records, run, "classification"), _paired(records, run, "classification")
+    if not values:
+        return []
+    lines = ["## Few-shot classification with generated images", "",
+             f"N-way {meta['shots']}-shot nearest-prototype classification (evaluator features) of real query "
+             f"images among the held-out classes; {cl['episodes']} episodes per N, each drawing its own classes, "
+             f"support shots and {cl['queries_per_class']} query images per class; a generator method adapts to "
+             f"the episode's shots ({', '.join(map(str, cl['budgets']))} steps) and adds "
+             f"{cl['generated_per_class']} generated images per class to the prototypes. An N-way figure appears "
+             f"only where N is below the number of held-out classes; otherwise one `all held-out` figure.", ""]
+    for label in cl["labels"]:
+        metric = f"accuracy_{label}"
+        rows = {k: r for k, r in values.items() if k[1] == metric}
+        if not rows:
+            continue
+        title = label.replace("all_", "all held-out, ").replace("way", "-way")
+        lines += [f"**{title}**", "", "| method | steps | accuracy | minus real shots only | vs each baseline |",
+                  "| --- | --- | --- | --- | --- |"]
+        for (method, _, b), r in rows.items():
+            gain = paired.get((method, REAL_ONLY, metric, b))
+            vs = "; ".join(f"{base}: {_fmt_paired(p)}" for (mm, base, mt, bb), p in paired.items()
+                           if mm == method == me and mt == metric and bb == b and base != REAL_ONLY)
+            lines.append(f"| {method} | {b} | {_fmt(r)} | {_fmt_paired(gain) if gain else ''} | {vs} |")
+        lines.append("")
+    return lines
 
 
-def _headline(agg, metrics, me, baselines, budgets) -> str:
-    parts = []
-    for b in baselines:
-        wins = losses = ties = 0
-        for metric in metrics:
-            if b == "real shots only" and not metric.startswith("accuracy_"):
-                continue
-            direction = _describe(metric)[1]
-            for s in budgets:
-                v = _verdict(agg.get((me, metric, s)), agg.get((b, metric, s)), direction)
-                wins += v == "better"
-                losses += v == "worse"
-                ties += v == "overlapping CIs"
-        parts.append(f"against {b}, {me} is better in {wins}, worse in {losses} and within the "
-                     f"confidence intervals in {ties} of the (metric, budget) comparisons")
-    return "; ".join(parts) + "." if parts else "no baselines were run."
+def _low_data(records, run, meta) -> list:
+    ld = meta["low_data"]
+    values, paired = _values(records, run, "low_data"), _paired(records, run, "low_data")
+    if not values:
+        return []
+    ks = ld["ks"]
+    rows = list(dict.fromkeys(k[0] for k in values))
+    lines = ["## The low-data protocol", "",
+             f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
+             f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
+             f"adapts {ld['budget']} steps on {ld['adapted_from']}; traditional augmentation: random shifts, "
+             f"small rotations and scales of the k images; copy the shots: the K shots repeated), tested on "
+             f"the class's later real images (at most {ld['test_images_max']} per class); "
+             f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
+             f"(paired by classifier seed).", "",
+             "| row | " + " | ".join(f"k = {k}: accuracy | gain" for k in ks) + " |",
+             "| --- |" + " --- | --- |" * len(ks)]
+    for row in rows:
+        cells = []
+        for k in ks:
+            metric = f"low_data_k{k}"
+            gain = paired.get((row, STANDARD, metric, None))
+            cells += [_fmt(values.get((row, metric, None))), _fmt_paired(gain) if gain else ""]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += ["", f"Beside it, **not comparable in absolute terms** ({F2GAN_TABLE['source']}): "
+              + ", ".join(f"{name} {acc}" for name, acc in F2GAN_TABLE["rows"])
+              + " (gains over Standard: " + ", ".join(f"{name} {acc - 66.22:+.2f}" for name, acc in
+                                                      F2GAN_TABLE["rows"][1:]) + " points). Only gains over "
+              "Standard compare across splits and classifiers.", ""]
+    return lines
 
+
+def _per_seed(records, meta, metrics) -> list:
+    budget = max(meta["budgets"])
+    lines = ["## Per seed", "", f"Each run's own figures at {budget} steps (means over its support sets ± t "
+             "intervals over them; these intervals hold the classes and the trained initialisation fixed).", "",
+             "| run | method | " + " | ".join(M.describe(m).title for m in metrics) + " |",
+             "| --- | --- |" + " --- |" * len(metrics)]
+    for info in meta["runs"]:
+        run = f"seed {info['seed']}"
+        values = _values(records, run, "generation")
+        for method in meta["methods"]:
+            lines.append(f"| {run} | {method} | " + " | ".join(_fmt(values.get((method, m, budget)))
+                                                             for m in metrics) + " |")
+    return lines + [""]

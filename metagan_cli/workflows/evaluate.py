@@ -1,102 +1,118 @@
 """`metagan eval`: does the meta-learned GAN beat the baselines on unseen classes?
 
-For every held-out class and episode, K support shots are drawn; each method (the
-evaluated checkpoint, copy-the-shots, scratch, pretrain + fine-tune) adapts to them
-once along one trajectory and is read off at every adaptation budget; S samples per
-method and budget are embedded by the evaluator network (trained on meta-train
-classes only) and compared with the class's real images that were not in the support
-set.  Downstream, N-way K-shot episodes among the held-out classes are classified by
-nearest prototype with and without M generated images per class.  Every random draw
-comes from ``fold_in`` of one root key (``EVAL_STREAM``), so the same command and seed
-give the same numbers.
+One run dir, several (one per meta-training seed) or a multirun sweep dir.  The data,
+the evaluator network (trained on meta-train classes only) and every support set are
+shared by all runs; each run is measured against its own baselines (copy the shots,
+scratch, pretrain + fine-tune at the run's checkpoint budget; the baselines' fine-tuning
+settings chosen once on validation classes).  The measurements are in
+``evaluation.protocol``, the statistics in ``evaluation.summary``, the outputs in
+``evaluation.report``.
 """
 from __future__ import annotations
 
 import logging
 import platform
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import jax
 import numpy as np
 
 from metagan_cli import __version__
-from metagan_cli.config import from_dict
+from metagan_cli.config import ConfigError, EvalConfig, MetaLearnConfig, eval_config, to_dict
+from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
 from metagan_cli.data.cache import cache_dir
-from metagan_cli.data.imaging import to_model_input
 from metagan_cli.data.tasks import load_task
 from metagan_cli.errors import UserError
-from metagan_cli.evaluation import metrics as M
-from metagan_cli.evaluation import report
-from metagan_cli.evaluation.baselines import (COPY, PRETRAIN, SCRATCH, Trajectory, copy_shots,
-                                              pretrain_config, same_architecture, sample_fn)
+from metagan_cli.evaluation import protocol as P
+from metagan_cli.evaluation import report, summary, tuning
+from metagan_cli.evaluation.baselines import (COPY, PRETRAIN, SCRATCH, Trajectory, pretrain_config,
+                                              same_architecture, sample_fn, with_inner_optimiser)
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
+from metagan_cli.runs.run_dir import RUN_FILE
 from metagan_cli.workflows.common import load_run
 
 log = logging.getLogger("metagan")
 # tasks with few classes and many images each, where a pixel SVM is a fair judge
 SOURCES_WITH_REFERENCE = ("sklearn_digits", "tfds:mnist")
-REAL_ONLY = "real shots only"
-# fold_in tags inside EVAL_STREAM
-_EPISODE, _SCRATCH_INIT, _PROTOTYPES, _DOWNSTREAM, _REFERENCE = range(5)
+OFF = ("off", "none", "false", "")
 
 
-@dataclass(frozen=True)
-class BaselinesConfig:
-    copy: bool = True                 # copy the shots
-    scratch: bool = True              # a fresh GAN trained on the shots
-    pretrain: str = "train"           # train | off | RUN_DIR of an algo=pretrain run
+@dataclass
+class Run:
+    run_dir: Path
+    cfg: MetaLearnConfig
+    params: dict
+    step: int
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.cfg.seed}"
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)
-    episodes: int = 2                 # support sets per held-out class
-    samples: int = 64                 # generated images per episode, method and budget
-    real_images: int = 300            # at most this many non-support real images per class and episode
-    ways: tuple[int, ...] = (5, 20)
-    generated_per_class: int = 20     # M generated images added per class (downstream)
-    queries: int = 5                  # query images per class per classification episode
-    classification_episodes: int = 300
-    grid_classes: int = 3             # classes with side-by-side sample grids
-    grid_samples: int = 8             # samples per method and budget in a grid
-    chunk: int = 10                   # adaptation steps per compiled chunk
-    evaluator_steps: int = 600        # training steps of the evaluator network (part of its identity)
-    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
-
-
-def eval_config(values: dict | None) -> EvalConfig:
-    from metagan_cli.config import ConfigError
+def _checkpoint_step(run_dir) -> int | None:
+    from metagan_cli.runs.checkpoints import Checkpoints
+    checkpoints = Checkpoints(Path(run_dir), read_only=True)
     try:
-        cfg = from_dict(EvalConfig, dict(values or {}), prefix="eval.")
-    except ConfigError as err:
-        raise UserError(str(err)) from None
-    positive = {"eval.episodes": cfg.episodes, "eval.samples": cfg.samples,
-                "eval.real_images": cfg.real_images, "eval.queries": cfg.queries,
-                "eval.classification_episodes": cfg.classification_episodes,
-                "eval.chunk": cfg.chunk, "eval.grid_samples": cfg.grid_samples,
-                "eval.evaluator_steps": cfg.evaluator_steps}
-    for key, value in positive.items():
-        if value < 1:
-            raise UserError(f"{key} must be >= 1, got {value}")
-    if cfg.samples < 2:
-        raise UserError("eval.samples must be >= 2 (KID and FID compare sets)")
-    if not cfg.budgets or min(cfg.budgets) < 0:
-        raise UserError(f"eval.budgets must be a non-empty list of steps >= 0, got {list(cfg.budgets)}")
-    if any(w < 2 for w in cfg.ways):
-        raise UserError(f"eval.ways must be >= 2, got {list(cfg.ways)}")
-    if cfg.generated_per_class < 0 or cfg.grid_classes < 0:
-        raise UserError("eval.generated_per_class and eval.grid_classes must be >= 0")
-    return cfg
+        return checkpoints.latest_step()
+    finally:
+        checkpoints.close()
 
 
-def _np_seed(key) -> list[int]:
-    """A numpy seed from a (raw uint32) JAX key, so numpy draws derive from the root key too."""
-    return [int(v) for v in np.asarray(key).ravel()]
+def run_dirs(checkpoint) -> list[Path]:
+    """``checkpoint=`` as run dirs: one run dir, a list of them, or a multirun sweep dir
+    (its numbered job dirs that hold a run)."""
+    items = list(checkpoint) if isinstance(checkpoint, (list, tuple)) else [checkpoint]
+    if not items:
+        raise UserError("checkpoint= is empty; give a run dir, a list of run dirs or a sweep dir")
+    dirs = []
+    for item in items:
+        path = Path(str(item)).expanduser()
+        jobs = ([d for d in path.iterdir() if d.is_dir() and (d / RUN_FILE).is_file()]
+                if path.is_dir() and not (path / RUN_FILE).is_file() else [])
+        natural = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+        dirs += sorted(jobs, key=natural) if jobs else [path]
+    return dirs
+
+
+def _differences(a: MetaLearnConfig, b: MetaLearnConfig) -> list[str]:
+    """Keys in which two runs' configs differ, other than seed= and train.*."""
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+    fa, fb = flat(to_dict(a)), flat(to_dict(b))
+    return [k for k in sorted(set(fa) | set(fb))
+            if fa.get(k) != fb.get(k) and k != "seed" and not k.startswith("train.")]
+
+
+def load_runs(checkpoint) -> list[Run]:
+    """Every run of a multi-seed eval: meta-train runs of one task and config that
+    differ only in seed (and in how long they trained)."""
+    runs = []
+    for path in run_dirs(checkpoint):
+        run_dir, info, cfg, _, params = load_run(path)
+        if info["kind"] != "meta-train":
+            raise UserError(f"checkpoint={path} is an adapt dir; eval takes meta-train run dirs")
+        runs.append(Run(run_dir, cfg, params, _checkpoint_step(run_dir)))
+    first = runs[0]
+    for run in runs[1:]:
+        keys = _differences(first.cfg, run.cfg)
+        if keys:
+            k = keys[0]
+            raise UserError(f"checkpoint: {first.run_dir} and {run.run_dir} differ in {k} "
+                            f"({len(keys)} key(s) in all); a multi-seed eval takes runs of one task "
+                            f"and config that differ only in seed")
+    seeds = [r.cfg.seed for r in runs]
+    if len(set(seeds)) != len(seeds):
+        dup = next(s for s in seeds if seeds.count(s) > 1)
+        raise UserError(f"checkpoint: two runs have seed={dup}; a multi-seed eval takes one run per seed")
+    return runs
 
 
 def _versions() -> dict:
@@ -110,73 +126,83 @@ def _versions() -> dict:
             "backend": jax.default_backend()}
 
 
-def _checkpoint_step(run_dir) -> int | None:
-    from metagan_cli.runs.checkpoints import Checkpoints
-    checkpoints = Checkpoints(Path(run_dir), read_only=True)
-    try:
-        return checkpoints.latest_step()
-    finally:
-        checkpoints.close()
+def _optim_text(optim) -> dict:
+    return {"name": optim.name, "lr": optim.lr, "b1": optim.b1, "b2": optim.b2}
 
 
-def _pretrain_params(ev: EvalConfig, cfg, out_dir: Path):
-    """(params, description) of the pretrain baseline, or None when it is off."""
-    choice = ev.baselines.pretrain
-    if choice in ("off", "none", "false", ""):
-        return None
-    if choice == "train":
-        from metagan_cli.workflows.meta_train import meta_train
-        where = out_dir / "pretrain"
-        pcfg = pretrain_config(cfg)
-        log.info("training the pretrain baseline with the evaluated run's budget "
-                 "(%d steps x %d GAN steps) into %s", pcfg.train.steps, pcfg.algo.inner_steps, where)
-        meta_train(pcfg, where)
-        _, _, _, _, params = load_run(where)
-        return params, {"source": "trained by this eval", "run_dir": "pretrain",
-                        "train_steps": pcfg.train.steps, "checkpoint_step": _checkpoint_step(where),
-                        "inner_steps": pcfg.algo.inner_steps}
-    if not Path(choice).expanduser().is_dir():
-        raise UserError(f"eval.baselines.pretrain={choice}: give train, off, or the run dir of an "
-                        f"algo=pretrain meta-train run")
-    _, info, pcfg, _, params = load_run(choice)
-    if info["kind"] != "meta-train" or pcfg.algo.name != "pretrain":
-        raise UserError(f"eval.baselines.pretrain={choice} is not an algo=pretrain run dir "
-                        f"(it is {info['kind']} with algo={pcfg.algo.name})")
-    if not same_architecture(pcfg, cfg):
-        raise UserError(f"eval.baselines.pretrain={choice} has a different model or GAN loss "
-                        f"than the evaluated run; train it with the same model and loss")
-    if pcfg.task.train_classes != cfg.task.train_classes:
-        raise UserError(f"eval.baselines.pretrain={choice} was trained on other classes "
-                        f"than the evaluated run")
-    return {"g": params["g"], "d": params["d"]}, {
-        "source": "checkpoint", "run_dir": str(choice), "train_steps": pcfg.train.steps,
-        "checkpoint_step": _checkpoint_step(choice), "inner_steps": pcfg.algo.inner_steps}
+class _Pretrained:
+    """The pretrain baseline's parameters for a run: trained by this eval with the run's
+    checkpoint budget, or read from an algo=pretrain run dir."""
+
+    def __init__(self, choice: str, out_dir: Path, several: bool):
+        self.choice, self.out_dir, self.several = choice, out_dir, several
+        self._given = None
+        if choice not in OFF + ("train",):
+            if not Path(choice).expanduser().is_dir():
+                raise UserError(f"eval.baselines.pretrain={choice}: give train, off, or the run dir of an "
+                                f"algo=pretrain meta-train run")
+
+    def for_run(self, run: Run) -> tuple[dict, dict]:
+        if self.choice == "train":
+            from metagan_cli.workflows.meta_train import meta_train
+            name = f"pretrain_seed{run.cfg.seed}" if self.several else "pretrain"
+            pcfg = pretrain_config(run.cfg, run.step)
+            log.info("training the pretrain baseline with the evaluated checkpoint's budget "
+                     "(%d steps x %d GAN steps) into %s", pcfg.train.steps, pcfg.algo.inner_steps,
+                     self.out_dir / name)
+            meta_train(pcfg, self.out_dir / name)
+            _, _, _, _, params = load_run(self.out_dir / name)
+            return params, {"source": "trained by this eval", "run_dir": name, "seed": run.cfg.seed,
+                            "checkpoint_step": _checkpoint_step(self.out_dir / name),
+                            "inner_steps": pcfg.algo.inner_steps, "evaluated_step": run.step}
+        if self._given is None:
+            _, info, pcfg, _, params = load_run(self.choice)
+            if info["kind"] != "meta-train" or pcfg.algo.name != "pretrain":
+                raise UserError(f"eval.baselines.pretrain={self.choice} is not an algo=pretrain run dir "
+                                f"(it is {info['kind']} with algo={pcfg.algo.name})")
+            if not same_architecture(pcfg, run.cfg):
+                raise UserError(f"eval.baselines.pretrain={self.choice} has a different model or GAN loss "
+                                f"than the evaluated run; train it with the same model and loss")
+            if pcfg.task.train_classes != run.cfg.task.train_classes:
+                raise UserError(f"eval.baselines.pretrain={self.choice} was trained on other classes "
+                                f"than the evaluated run")
+            self._given = ({"g": params["g"], "d": params["d"]},
+                           {"source": "checkpoint", "run_dir": str(self.choice), "seed": pcfg.seed,
+                            "checkpoint_step": _checkpoint_step(self.choice),
+                            "inner_steps": pcfg.algo.inner_steps})
+        params, info = self._given
+        if info["checkpoint_step"] != run.step:
+            log.warning("the pretrain baseline %s stopped at step %s, the evaluated run at %s: "
+                        "their training budgets differ", self.choice, info["checkpoint_step"], run.step)
+        return params, {**info, "evaluated_step": run.step}
 
 
-def evaluate(checkpoint: str, out_dir: str | Path, eval_values: dict | None = None,
+def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
              shots: int | None = None, extra_budget: int | None = None, seed: int = 0) -> dict:
     """Runs the protocol and writes eval.json, eval.csv, plots, grids and report.md."""
     t0 = time.perf_counter()
-    ev = eval_config(eval_values)
-    run_dir, info, cfg, gan, meta_params = load_run(checkpoint)
-    if info["kind"] != "meta-train":
-        raise UserError(f"checkpoint={checkpoint} is an adapt dir; eval takes a meta-train run dir")
-    choice = ev.baselines.pretrain
-    if choice not in ("train", "off", "none", "false", "") and not Path(choice).expanduser().is_dir():
-        raise UserError(f"eval.baselines.pretrain={choice}: give train, off, or the run dir of an "
-                        f"algo=pretrain meta-train run")
+    try:
+        ev = eval_config(eval_values)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
+    pretrained = _Pretrained(ev.baselines.pretrain, Path(out_dir), several=False)
+    runs = load_runs(checkpoint)
+    pretrained.several = len(runs) > 1
+    cfg = runs[0].cfg
     shots = cfg.shots if shots is None else shots
     if shots < 1:
         raise UserError(f"shots must be >= 1, got {shots}")
-    budgets = sorted(set(ev.budgets) | ({extra_budget} if extra_budget is not None else set()))
-    if budgets[0] < 0:
+    if extra_budget is not None and extra_budget < 0:
         raise UserError(f"adapt.steps must be >= 0, got {extra_budget}")
+    budgets = sorted(set(ev.budgets) | ({extra_budget} if extra_budget is not None else set()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     data = load_task(cfg)
     # the run's own split (run.json), not whatever the task config resolves to today
-    train_classes, test_classes = tuple(cfg.task.train_classes), tuple(cfg.task.test_classes)
+    task = cfg.task
+    train_classes, test_classes = tuple(task.train_classes), tuple(task.test_classes)
+    validation = tuple(task.validation_classes)
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
     needed = shots + max(shots, 2)
@@ -189,7 +215,7 @@ def evaluate(checkpoint: str, out_dir: str | Path, eval_values: dict | None = No
                               cache_dir(cfg.data.cache_dir), steps=ev.evaluator_steps)
     log.info("evaluator %s (validation accuracy on meta-train classes %.3f)",
              evaluator.evaluator_id, evaluator.validation_accuracy)
-    source = cfg.task.source if cfg.task.source != "tfds" else f"tfds:{cfg.task.tfds_name}"
+    source = task.source if task.source != "tfds" else f"tfds:{task.tfds_name}"
     reference = None
     if source in SOURCES_WITH_REFERENCE:
         from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
@@ -197,187 +223,149 @@ def evaluate(checkpoint: str, out_dir: str | Path, eval_values: dict | None = No
         log.info("reference classifier trained on all classes, for evaluation only "
                  "(accuracy on held-back real images %.3f)", reference.test_accuracy)
 
-    # methods: name -> initial parameters per episode (None = copy the shots)
+    gan = Gan(cfg.model, cfg.gan_loss)
+    most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
+    ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
+                    jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
+    class_budgets = list(ev.classification.budgets or [cfg.algo.inner_steps])
+    low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
     evaluated = f"{cfg.algo.name} (evaluated)"
-    methods: dict = {evaluated: lambda key: meta_params}
-    pretrain_info = None
-    if ev.baselines.pretrain not in ("off", "none", "false", "") and cfg.algo.name == "pretrain":
-        pretrain_info = {"source": "the evaluated run is itself algo=pretrain"}
-    elif cfg.algo.name != "pretrain":
-        got = _pretrain_params(ev, cfg, out_dir)
-        if got is not None:
-            params, pretrain_info = got
-            methods[PRETRAIN] = lambda key, p=params: p
-    if ev.baselines.scratch and cfg.algo.name != "scratch":
-        init = jax.jit(gan.init)
-        methods[SCRATCH] = lambda key: init(jax.random.fold_in(key, _SCRATCH_INIT))
-    if ev.baselines.copy:
-        methods[COPY] = None
+    init_scratch = jax.jit(gan.init)
+    with_scratch = ev.baselines.scratch and cfg.algo.name != "scratch"
+    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name != "pretrain"
 
-    trajectory = Trajectory(cfg, gan, budgets, ev.chunk)
-    sample = sample_fn(gan, ev.samples)
-    eval_key = jax.random.fold_in(root_key(seed), EVAL_STREAM)
+    # one compiled trajectory per optimiser family; the learning rate is an argument
+    families = {}
 
-    # prototypes of every held-out class from a fixed subset of its real images
-    class_index = {c: np.flatnonzero(data.labels == c) for c in test_classes}
-    proto_rng = np.random.default_rng(_np_seed(jax.random.fold_in(eval_key, _PROTOTYPES)))
-    prototypes = {}
-    for c in test_classes:
-        pick = proto_rng.permutation(class_index[c])[:ev.real_images]
-        prototypes[c] = evaluator.features(to_model_input(data.pixels[pick])).mean(0)
+    def trajectory_for(optim) -> Trajectory:
+        family = (optim.name, optim.b1, optim.b2, optim.momentum)
+        if family not in families:
+            families[family] = Trajectory(with_inner_optimiser(cfg, optim), gan, ev.chunk)
+        return families[family]
 
-    per_episode: dict = {}       # (method, class, budget, metric) -> [values over episodes]
-    downstream_feats: dict = {}  # (class, episode) -> dict of features
-    grids: dict = {}
-    progress = Progress(len(test_classes) * ev.episodes, desc="eval", unit="episode", log_every=1)
-    proto_matrix = np.stack([prototypes[c] for c in test_classes])
-    for ci, c in enumerate(test_classes):
-        for e in range(ev.episodes):
-            key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(eval_key, _EPISODE), c), e)
-            perm_key, init_key, adapt_key, sample_key = jax.random.split(key, 4)
-            order = np.random.default_rng(_np_seed(perm_key)).permutation(class_index[c])
-            support_px, rest_px = data.pixels[order[:shots]], data.pixels[order[shots:]]
-            support = to_model_input(support_px)
-            real = to_model_input(rest_px[:ev.real_images])
-            unseen_k = real[:shots]
-            f_support, f_real = evaluator.features(support), evaluator.features(real)
-            f_unseen = f_real[:shots]
-            target_protos = proto_matrix.copy()
-            target_protos[ci] = f_real.mean(0)      # the target's prototype excludes the shots
-            kept = {"support": f_support, "real": f_real, "generated": {}}
-            if ci < ev.grid_classes and e == 0:
-                grids[c] = {"support": support, "samples": {}}
-            for method, start in methods.items():
-                if start is None:
-                    outputs = [copy_shots(support, ev.samples)] * len(budgets)
-                else:
-                    g_list = trajectory.run(start(init_key), jax.numpy.asarray(support), adapt_key)
-                    outputs = [np.asarray(sample(g, sample_key)) for g in g_list]
-                for budget, generated in zip(budgets, outputs):
-                    feats = evaluator.features(generated)
-                    values = {
-                        "kid": M.kid(feats, f_real), "fid": M.fid(feats, f_real),
-                        "recognisability": float(np.mean(M.prototype_predict(feats, target_protos) == ci)),
-                        "diversity": M.diversity_ratio(feats, f_real),
-                        "memorisation": M.memorisation_ratio(feats, f_support, f_unseen)}
-                    if reference is not None:
-                        values["recognisability_reference"] = float(np.mean(reference.predict(generated) == c))
-                    for metric, value in values.items():
-                        per_episode.setdefault((method, c, budget, metric), []).append(value)
-                    kept["generated"][(method, budget)] = feats[:ev.generated_per_class]
-                    if c in grids and e == 0:
-                        grids[c]["samples"][(method, budget)] = generated[:ev.grid_samples]
-            downstream_feats[(c, e)] = kept
-            progress.update(1)
+    own = trajectory_for(cfg.inner_optim)
+    # the baselines' fine-tuning optimisers, chosen once on validation classes
+    chosen_optim, searches = {}, {}
+
+    def baseline_optimiser(name: str, init):
+        if name not in chosen_optim:
+            make = lambda optim: P.Method(name, init, trajectory_for(optim), optim.lr)
+            chosen, table = tuning.choose(ctx, make, ev.tuning, validation, shots, budgets, ev.real_images)
+            optim = chosen or cfg.inner_optim
+            chosen_optim[name] = optim
+            searches[name] = {"chosen": _optim_text(optim), "search": table,
+                              "on": [names[c] for c in validation[:ev.tuning.classes]],
+                              "note": None if chosen else (
+                                  "not tuned: the run has no validation classes" if not validation else
+                                  "not tuned: eval.tuning.lrs is empty" if not ev.tuning.lrs else
+                                  "not tuned: no budget > 0")}
+            log.info("%s fine-tunes with %s", name, searches[name]["chosen"])
+        optim = chosen_optim[name]
+        return trajectory_for(optim), optim
+
+    per_run, run_info, grids = [], [], {}
+    units = len(test_classes) * ev.episodes
+    progress = Progress(len(runs) * units, desc="eval", unit="episode", log_every=max(1, units // 4))
+    for i, run in enumerate(runs):
+        methods = [P.Method(evaluated, lambda key, p=run.params: p, own, None,
+                            {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"})]
+        info = {"run_dir": str(run.run_dir), "seed": run.cfg.seed, "checkpoint_step": run.step,
+                "train_steps": run.cfg.train.steps}
+        if with_pretrain:
+            params, info["pretrain"] = pretrained.for_run(run)
+            init = lambda key, p=params: p
+            trajectory, optim = baseline_optimiser(PRETRAIN, init)
+            methods.append(P.Method(PRETRAIN, init, trajectory, optim.lr, {"optimiser": _optim_text(optim)}))
+        if with_scratch:
+            # a new initialisation per episode and per run: the baseline's own seed variation
+            init = lambda key, s=run.cfg.seed: init_scratch(jax.random.fold_in(
+                jax.random.fold_in(key, P.SCRATCH_INIT), s))
+            trajectory, optim = baseline_optimiser(SCRATCH, init)
+            methods.append(P.Method(SCRATCH, init, trajectory, optim.lr, {"optimiser": _optim_text(optim)}))
+        if ev.baselines.copy:
+            methods.append(P.Method(COPY))
+        log.info("eval of %s (%s, checkpoint at step %s)", run.run_dir, run.label, run.step)
+        measured = P.measure_generation(ctx, methods, test_classes, ev.episodes, shots, budgets, ev.samples,
+                                        ev.real_images, grid_classes=ev.grid_classes if i == 0 else 0,
+                                        grid_samples=ev.grid_samples, on_unit=lambda: progress.update(1))
+        grids = grids or measured.grids
+        classification = P.measure_classification(ctx, methods, test_classes, ev.classification, shots,
+                                                  class_budgets)
+        low_data = P.measure_low_data(ctx, methods, test_classes, ev.low_data, shots, low_budget, seed)
+        baselines = [m.name for m in methods if m.name != evaluated]
+        per_run.append(summary.run_records(run.label, measured, classification, low_data, evaluated,
+                                           baselines, names))
+        info["methods"] = [m.name for m in methods]
+        run_info.append(info)
     progress.close()
 
-    records = _records(per_episode, names, shots)
-    ways_used = _downstream(records, downstream_feats, ev, test_classes, list(methods), budgets,
-                            shots, eval_key)
+    over_seeds = None
+    if len(runs) > 1:
+        over_seeds = "seeds " + ", ".join(str(r.cfg.seed) for r in runs)
+        per_run.append(summary.across_runs(over_seeds, per_run))
+    records = [{"shots": shots, **r} for recs in per_run for r in recs]
     elapsed = time.perf_counter() - t0
+    first_pretrain = run_info[0].get("pretrain")
     metadata = {
-        "checkpoint": str(checkpoint), "task": cfg.task.name, "evaluated_algo": cfg.algo.name,
-        "evaluated_method": evaluated, "methods": list(methods),
-        "run_train_steps": cfg.train.steps, "run_checkpoint_step": _checkpoint_step(run_dir),
+        "checkpoint": [str(r.run_dir) for r in runs] if len(runs) > 1 else str(runs[0].run_dir),
+        "task": task.name, "evaluated_algo": cfg.algo.name, "evaluated_method": evaluated,
+        "methods": run_info[0]["methods"], "runs": run_info, "over_seeds": over_seeds,
+        "run_train_steps": cfg.train.steps, "run_checkpoint_step": runs[0].step,
         "run_inner_steps": cfg.algo.inner_steps,
         "held_out_classes": [names[c] for c in test_classes],
+        "validation_classes": [names[c] for c in validation],
         "meta_train_classes": len(train_classes), "seed": seed, "shots": shots, "budgets": budgets,
         "episodes_per_class": ev.episodes, "samples_per_episode": ev.samples,
         "real_images_per_episode_max": ev.real_images,
         "real_images_per_class_min": int(min(counts[c] for c in test_classes)) - shots,
-        "downstream": {"ways_requested": list(ev.ways), "ways_used": ways_used,
-                       "generated_per_class": ev.generated_per_class, "queries_per_class": ev.queries,
-                       "classification_episodes": ev.classification_episodes,
-                       "classifier": "nearest prototype (Euclidean) on evaluator features"},
+        "classification": {"ways_requested": list(ev.classification.ways),
+                           "labels": _way_labels(ev, test_classes),
+                           "episodes": ev.classification.episodes, "queries_per_class": ev.classification.queries,
+                           "generated_per_class": ev.classification.generated_per_class,
+                           "budgets": class_budgets,
+                           "classifier": "nearest prototype (Euclidean) on evaluator features"},
+        "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
+                     "classifier_seeds": ev.low_data.seeds, "test_images_max": ev.low_data.test_images,
+                     "budget": low_budget, "adapted_from": f"the first {shots} of each class's k real images",
+                     "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
+                                   "over all held-out classes"},
+        "statistics": {"interval": "95%, Student's t quantile for the real n (t(n-1))",
+                       "paired": "paired t-test on the differences over shared units; Holm-adjusted "
+                                 "p-values within each run's family and within the over-seeds family",
+                       "alpha": summary.ALPHA},
+        "baseline_tuning": searches,
         "evaluator": evaluator.describe(),
         "reference_classifier": reference.describe() if reference else None,
-        "pretrain_baseline": pretrain_info,
-        "scratch_baseline": ("a fresh random initialisation per episode" if SCRATCH in methods else
+        "pretrain_baseline": first_pretrain or ({"source": "the evaluated run is itself algo=pretrain"}
+                                                if cfg.algo.name == "pretrain" else None),
+        "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == "scratch" else None),
-        "inner_optimiser": {"name": cfg.inner_optim.name, "lr": cfg.inner_optim.lr,
-                            "n_critic": cfg.algo.n_critic},
+        "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
         "versions": _versions(), "time_s": round(elapsed, 1)}
     result = {"records": records, "metadata": metadata}
     report.write_all(out_dir, result, grids, {c: names[c] for c in test_classes})
     return result
 
 
-def _records(per_episode: dict, names, shots: int) -> list[dict]:
-    records, pooled = [], {}
-    for (method, c, budget, metric), values in per_episode.items():
-        mean, ci = M.mean_ci95(values)
-        records.append({"method": method, "class": names[c], "shots": shots, "adapt_steps": budget,
-                        "metric": metric, "value": round(mean, 6), "ci95": round(ci, 6),
-                        "n": len(values), "over": "episodes"})
-        pooled.setdefault((method, budget, metric), []).extend(values)
-    for (method, budget, metric), values in pooled.items():
-        mean, ci = M.mean_ci95(values)
-        records.append({"method": method, "class": "all held-out", "shots": shots,
-                        "adapt_steps": budget, "metric": metric, "value": round(mean, 6),
-                        "ci95": round(ci, 6), "n": len(values), "over": "classes x episodes"})
-    return records
-
-
-def _downstream(records: list, feats: dict, ev: EvalConfig, test_classes, methods, budgets,
-                shots: int, eval_key) -> dict:
-    """N-way K-shot nearest-prototype accuracy on held-out classes, with the support
-    alone and with M generated images per class added; 95% CIs over episodes.  Episode
-    i reuses the support sets (and adapted generators) of adaptation episode
-    i mod eval.episodes, with its own classes and query images."""
-    used = {}
-    seed = _np_seed(jax.random.fold_in(eval_key, _DOWNSTREAM))
-    for ways in ev.ways:
-        n_way = min(ways, len(test_classes))
-        used[str(ways)] = n_way
-        rng = np.random.default_rng([*seed, ways])
-        acc = {REAL_ONLY: []}
-        acc.update({(m, b): [] for m in methods for b in budgets})
-        for i in range(ev.classification_episodes):
-            e = i % ev.episodes
-            chosen = rng.choice(len(test_classes), n_way, replace=False)
-            queries, labels, supports = [], [], []
-            for j, ci in enumerate(chosen):
-                kept = feats[(test_classes[ci], e)]
-                q = rng.choice(len(kept["real"]), min(ev.queries, len(kept["real"])), replace=False)
-                queries.append(kept["real"][q])
-                labels += [j] * len(q)
-                supports.append(kept)
-            queries, labels = np.concatenate(queries), np.asarray(labels)
-            protos = np.stack([s["support"].mean(0) for s in supports])
-            acc[REAL_ONLY].append(np.mean(M.prototype_predict(queries, protos) == labels))
-            if ev.generated_per_class:
-                for m in methods:
-                    for b in budgets:
-                        protos = np.stack([np.concatenate([s["support"], s["generated"][(m, b)]]).mean(0)
-                                           for s in supports])
-                        acc[(m, b)].append(np.mean(M.prototype_predict(queries, protos) == labels))
-        metric = f"accuracy_{ways}way"
-        base = {"class": "all held-out", "shots": shots, "metric": metric, "ways": n_way,
-                "n": ev.classification_episodes, "over": "classification episodes"}
-        for b in budgets:
-            mean, ci = M.mean_ci95(acc[REAL_ONLY])
-            records.append({**base, "method": REAL_ONLY, "adapt_steps": b, "value": round(mean, 6),
-                            "ci95": round(ci, 6), "generated_per_class": 0})
-        if ev.generated_per_class:
-            for m in methods:
-                for b in budgets:
-                    mean, ci = M.mean_ci95(acc[(m, b)])
-                    records.append({**base, "method": m, "adapt_steps": b, "value": round(mean, 6),
-                                    "ci95": round(ci, 6), "generated_per_class": ev.generated_per_class})
-    return used
+def _way_labels(ev: EvalConfig, test_classes) -> dict:
+    return {P.way_label(min(w, len(test_classes)), len(test_classes)): min(w, len(test_classes))
+            for w in ev.classification.ways}
 
 
 def print_summary(result: dict, out_dir: Path) -> None:
-    """The headline table on stdout: each metric over held-out classes per method at
-    the largest budget."""
+    """The headline table on stdout: each generation metric per method at the largest
+    budget (over seeds when there are several)."""
     meta = result["metadata"]
     budget = max(meta["budgets"])
-    rows = [r for r in result["records"] if r["class"] == "all held-out" and r["adapt_steps"] == budget]
+    run = meta["over_seeds"] or f"seed {meta['runs'][0]['seed']}"
+    rows = [r for r in result["records"] if r["kind"] == "value" and r["stage"] == "generation"
+            and r["class"] == summary.ALL and r["adapt_steps"] == budget and r["run"] == run]
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     value = {(r["method"], r["metric"]): r for r in rows}
-    print(f"metagan eval: {meta['task']}, {meta['shots']} shots, after {budget} adaptation steps, "
-          f"{meta['episodes_per_class']} episodes x {meta['samples_per_episode']} samples per held-out class")
+    n = rows[0]["n"] if rows else 0
+    print(f"metagan eval: {meta['task']}, {meta['shots']} shots, after {budget} adaptation steps; "
+          f"{run} (n = {n}, {rows[0]['over'] if rows else ''})")
     print(f"features: evaluator {meta['evaluator']['id']} trained on meta-train classes only "
           f"(not Inception; comparable only within evaluator version {meta['evaluator']['version']})")
     if meta.get("reference_classifier"):
@@ -387,6 +375,7 @@ def print_summary(result: dict, out_dir: Path) -> None:
         cells = []
         for metric in metrics:
             r = value.get((method, metric))
-            cells.append((f"{r['value']:.3g}±{r['ci95']:.2g}" if r else "-").rjust(19))
+            ci = "" if r is None or r["ci95"] is None else f"±{r['ci95']:.2g}"
+            cells.append((f"{r['value']:.3g}{ci}" if r else "-").rjust(19))
         print("  " + method[:24].ljust(24) + "".join(cells))
     print(f"written to {out_dir / 'eval.json'} and {out_dir / 'report.md'} ({meta['time_s']:.0f} s)")
