@@ -223,7 +223,8 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
     ks = low_data_ks(ctx, classes, cfg.ks)
     if not ks:
         return {}
-    from metagan_cli.evaluation.low_data import train_and_test, traditional_augment
+    from metagan_cli.evaluation.low_data import ClassifierRecipe, train_and_test, traditional_augment
+    recipe = ClassifierRecipe(steps=cfg.classifier_steps)
     first = {c: ctx.class_index(c) for c in classes}
     k_max = max(ks)
     test = [(c, first[c][k_max:k_max + cfg.test_images]) for c in classes]
@@ -251,5 +252,5 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
             train_x = np.concatenate(xs)
             train_y = np.concatenate([[j] * len(x) for j, x in enumerate(xs)]).astype(np.int32)
             out[(k, row)] = np.asarray(train_and_test(train_x, train_y, test_x, test_y, len(classes),
-                                                      classifier_seeds))
+                                                      classifier_seeds, recipe))
     return out
