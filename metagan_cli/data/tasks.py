@@ -132,16 +132,10 @@ def _validation_classes(task: TaskConfig, source: SourceImages, candidates, test
     elif task.validation_classes and (task.split or task.test_classes):
         chosen = _class_ids(task.validation_classes, names, "task.validation_classes")
     elif task.validation_group:
-        chosen = tuple(c for c in candidates if _in_group(names[c], task.validation_group))
-        if not chosen:
-            groups = _group_names([names[c] for c in candidates])
-            raise UserError(f"task.validation_group={task.validation_group} matches no meta-train "
-                            f"class; groups: {', '.join(groups[:20])}")
+        chosen = _group_classes(candidates, names, task.validation_group, "task.validation_group")
     elif task.validation_fraction:
-        # a fixed shuffle, independent of seed= and of the held-out rule's own shuffle
-        order = np.random.default_rng(1).permutation(np.asarray(candidates))
-        count = max(1, int(round(task.validation_fraction * len(candidates))))
-        chosen = tuple(sorted(int(c) for c in order[:count]))
+        # its own fixed shuffle, independent of seed= and of the held-out rule's
+        chosen = _fixed_share(candidates, task.validation_fraction, shuffle_seed=1)
     else:
         chosen = ()
     stray = sorted(set(chosen) & set(test))
@@ -149,6 +143,22 @@ def _validation_classes(task: TaskConfig, source: SourceImages, candidates, test
         raise UserError(f"task {task.name}: validation classes {[names[c] for c in stray[:5]]} are "
                         f"held out; validation classes come from the meta-train classes")
     return tuple(chosen)
+
+
+def _group_classes(classes, names: list[str], group: str, key: str) -> tuple[int, ...]:
+    chosen = tuple(c for c in classes if _in_group(names[c], group))
+    if not chosen:
+        groups = _group_names([names[c] for c in classes])
+        raise UserError(f"{key}={group} matches no class among {len(classes)}; "
+                        f"groups: {', '.join(groups[:20])}")
+    return chosen
+
+
+def _fixed_share(classes, fraction: float, shuffle_seed: int) -> tuple[int, ...]:
+    """A fraction (at least one) of ``classes`` by a fixed shuffle, sorted."""
+    order = np.random.default_rng(shuffle_seed).permutation(np.asarray(classes))
+    count = max(1, int(round(fraction * len(classes))))
+    return tuple(sorted(int(c) for c in order[:count]))
 
 
 def _held_out_split(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -167,17 +177,11 @@ def _held_out_split(task: TaskConfig, source: SourceImages) -> tuple[tuple[int, 
         test = source.held_out_split_classes
         train = tuple(c for c in present if c not in set(test))
     elif task.holdout_group:
-        test = tuple(c for c in present if _in_group(names[c], task.holdout_group))
-        if not test:
-            groups = _group_names([names[c] for c in present])
-            raise UserError(f"task.holdout_group={task.holdout_group} matches no class; "
-                            f"groups: {', '.join(groups[:20])}")
+        test = _group_classes(present, names, task.holdout_group, "task.holdout_group")
         train = tuple(c for c in present if c not in set(test))
     elif task.holdout_fraction:
         # a fixed shuffle, independent of seed=, so every run of a task shares one split
-        order = np.random.default_rng(0).permutation(present)
-        count = max(1, int(round(task.holdout_fraction * len(present))))
-        test = tuple(sorted(int(c) for c in order[:count]))
+        test = _fixed_share(present, task.holdout_fraction, shuffle_seed=0)
         train = tuple(c for c in present if c not in set(test))
     else:
         raise UserError(f"task {task.name} does not say which classes are held out; set task.split=, "
