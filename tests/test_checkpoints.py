@@ -1,3 +1,4 @@
+import json
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,3 +57,15 @@ def _class_images():
     labels = np.repeat(np.arange(10), 10).astype(np.int32)
     pixels = rng.integers(0, 256, (100, 8, 8, 1)).astype(np.uint8)
     return to_class_images(TaskData(pixels, labels, [str(i) for i in range(10)], tuple(range(7)), (7, 8, 9)))
+
+
+def test_a_resumed_metrics_log_drops_the_records_after_its_checkpoint(tmp_path):
+    """A run stopped between checkpoints logged steps it will log again on resume."""
+    from metagan_cli.runs.metrics import MetricsLog
+    lines = [json.dumps({"step": s, "d_loss": 1.0}) for s in (50, 100, 150)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 20')   # last line cut off
+    log = MetricsLog(tmp_path, tensorboard=False, resume_step=100)
+    log.write({"step": 150, "d_loss": 2.0})
+    log.close()
+    records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["d_loss"]) for r in records] == [(50, 1.0), (100, 1.0), (150, 2.0)]

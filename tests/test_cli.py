@@ -85,22 +85,27 @@ def test_sample_is_deterministic_per_seed(trained):
 
 @pytest.mark.slow
 def test_eval_writes_records_for_every_method(trained):
+    """A meta-trained (reptile) run beside scratch and copy-the-shots: value records per
+    class and pooled, paired verdicts against each baseline, plots."""
     work, run = trained
-    out = metagan("eval", f"checkpoint={run}", "eval.episodes=1", "eval.samples=10", "eval.budgets=[0,2]",
-                  "eval.chunk=2", "eval.classification_episodes=10", "eval.evaluator_steps=30",
+    out = metagan("eval", f"checkpoint={run}", "eval.episodes=1", "eval.samples=8", "eval.budgets=[0,2]",
+                  "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30", "eval.grid_classes=1",
+                  "eval.classification.episodes=2", "eval.classification.ways=[2]",
+                  "eval.classification.generated_per_class=4", "eval.tuning.lrs=[]", "eval.low_data.ks=[]",
                   "eval.baselines.pretrain=off", "hydra.run.dir=runs/eval", cwd=work)
     assert "reference classifier" in out.stdout and "for evaluation only" in out.stdout
     result = json.loads((work / "runs" / "eval" / "eval.json").read_text())
     records = result["records"]
-    assert {r["method"] for r in records} == {"reptile (evaluated)", "scratch", "copy the shots",
-                                              "real shots only"}
-    assert {r["class"] for r in records} == {"7", "8", "9", "all held-out"}
+    assert {r["method"] for r in records} == {"reptile (evaluated)", "scratch", "copy the shots"}
+    assert {r["class"] for r in records if r["stage"] == "generation"} == {"7", "8", "9", "all held-out"}
     for r in records:
-        assert {"method", "class", "shots", "adapt_steps", "metric", "value"} <= set(r)
-        if r["metric"].startswith(("recognisability", "accuracy")):
+        assert {"run", "stage", "kind", "method", "class", "shots", "adapt_steps", "metric", "n", "over"} <= set(r)
+        if r["kind"] == "value" and r["metric"].startswith(("recognisability", "accuracy")):
             assert 0.0 <= r["value"] <= 1.0
+    paired = {r["baseline"] for r in records if r["kind"] == "paired"}
+    assert paired == {"scratch", "copy the shots"}
     meta = result["metadata"]
-    assert meta["seed"] == 0 and meta["samples_per_episode"] == 10 and "jax" in meta["versions"]
+    assert meta["seed"] == 0 and meta["samples_per_episode"] == 8 and "jax" in meta["versions"]
     assert meta["reference_classifier"]["held_out_accuracy"] > 0.9
     assert (work / "runs" / "eval" / "plots" / "recognisability.png").is_file()
 

@@ -8,9 +8,15 @@ import numpy as np
 
 
 class MetricsLog:
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+    """Appends to metrics.jsonl. ``resume_step``: records after it (logged by a run stopped
+    before its next checkpoint) are dropped, since the resumed run logs those steps again."""
+
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, resume_step: int | None = None):
         run_dir = Path(run_dir)
-        self._file = open(run_dir / "metrics.jsonl", "a", buffering=1)
+        path = run_dir / "metrics.jsonl"
+        if resume_step is not None and path.is_file():
+            _drop_records_after(path, resume_step)
+        self._file = open(path, "a", buffering=1)
         self._tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
@@ -33,3 +39,19 @@ class MetricsLog:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _drop_records_after(path: Path, step: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and _step_of(line) <= step]
+    if len(kept) != len(lines):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text("".join(kept))
+        partial.replace(path)          # atomic: the old log stays whole until the new one is
+
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")            # a line cut off mid-write: dropped with the rest

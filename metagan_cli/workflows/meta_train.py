@@ -98,7 +98,7 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
     inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
 
-    metrics_log = MetricsLog(run_dir) if main else None
+    metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
     progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
                         log_every=cfg.train.log_every, enabled=main)
     t_start = time.perf_counter()
