@@ -18,9 +18,8 @@ TINY = ["task.image_size=8", "model.width=8", "model.z_dim=8", "algo.meta_batch=
 def metagan(*args, cwd, check=True):
     exe = shutil.which("metagan")
     cmd = [exe] if exe else [sys.executable, "-m", "metagan_cli"]
-    env = {**os.environ, "METAGAN_COMPILATION_CACHE": "off"}
-    result = subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=600)
+    # the test run's compilation cache (conftest.py): CLI runs of one tiny config share programs
+    result = subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"metagan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

@@ -70,3 +70,24 @@ def test_verdicts_follow_each_metrics_direction():
     # memorisation above 1 is no better than 1: a tie, not a win
     tie = verdict("memorisation", [1.4, 1.5, 1.3, 1.45], [1.0, 1.0, 1.0, 1.0])
     assert tie["difference"] == 0.0 and tie["verdict"] == "no clear difference"
+
+
+def test_over_seeds_a_figure_the_same_in_every_run_keeps_its_within_run_interval():
+    """Standard and traditional augmentation do not depend on the meta-trained run: over
+    seeds their spread is zero, so their record stays the run's own (over classifier
+    seeds), never a zero-width interval with a verdict; run-dependent rows vary."""
+    from metagan_cli.evaluation.summary import across_runs, low_data_records
+    per_run = []
+    for seed in range(3):
+        rows = {(5, "Standard (real only)"): np.array([0.70, 0.74, 0.72]),
+                (5, "traditional augmentation"): np.array([0.71, 0.73, 0.75]),
+                (5, "reptile (evaluated)"): np.array([0.70, 0.72, 0.74]) + 0.01 * seed}
+        per_run.append(low_data_records(f"seed {seed}", rows, "reptile (evaluated)"))
+    over = {(r["kind"], r["method"]): r for r in across_runs("seeds 0, 1, 2", per_run)}
+    aug = over[("paired", "traditional augmentation")]
+    assert aug["n"] == 3 and aug["ci95"] > 0 and aug["over"].startswith("classifier seeds")
+    assert aug["verdict"] == "no clear difference"
+    standard = over[("value", "Standard (real only)")]
+    assert standard["ci95"] > 0 and "same in every run" in standard["over"]
+    evaluated = over[("value", "reptile (evaluated)")]
+    assert evaluated["over"].startswith("meta-training seeds") and evaluated["n"] == 3

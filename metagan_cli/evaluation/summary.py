@@ -138,7 +138,10 @@ def low_data_records(run: str, low_data: dict, evaluated: str) -> list:
 
 def across_runs(run_label: str, per_run: list[list]) -> list:
     """Means over runs of each run's pooled figure, and paired differences over runs
-    (each run's mean difference is one value); one Holm family."""
+    (each run's mean difference is one value); one Holm family.  A figure that is the
+    same in every run (a method or comparison that does not depend on the meta-trained
+    run: Standard, traditional augmentation, copy the shots) has no variance over runs;
+    its record is the run's own, replicated over what varies within a run."""
     values, diffs = defaultdict(list), defaultdict(list)
     meta = {}
     for recs in per_run:
@@ -148,18 +151,23 @@ def across_runs(run_label: str, per_run: list[list]) -> list:
             if r["kind"] == "value":
                 key = (r["stage"], r["method"], r["metric"], r["adapt_steps"])
                 values[key].append(np.nan if r["value"] is None else r["value"])
-                meta[key] = r
             else:
                 key = (r["stage"], r["method"], r["baseline"], r["metric"], r["adapt_steps"])
                 diffs[key].append(np.nan if r["difference"] is None else r["difference"])
-                meta[key] = r
+            meta[key] = r
     out = []
     over = f"meta-training seeds (each run's mean is one value; {len(per_run)} runs)"
     for key, vals in values.items():
+        if _same_in_every_run(vals, len(per_run)):
+            out.append(_run_independent(meta[key], run_label))
+            continue
         stage, method, metric, budget = key
         extra = {k: meta[key][k] for k in ("ways", "unit") if k in meta[key]}
         out.append(value_record(run_label, stage, method, metric, budget, vals, over, **extra))
     for key, ds in diffs.items():
+        if _same_in_every_run(ds, len(per_run)):
+            out.append(_run_independent(meta[key], run_label))
+            continue
         stage, method, base, metric, budget = key
         r = meta[key]
         p = S.paired(ds, np.zeros(len(ds)))
@@ -170,4 +178,17 @@ def across_runs(run_label: str, per_run: list[list]) -> list:
                     "test": "one-sample t-test of the runs' mean differences, two-sided",
                     **{k: r[k] for k in ("ways", "unit") if k in r}})
     apply_holm(out)
+    return out
+
+
+def _same_in_every_run(values: list, runs: int) -> bool:
+    vals = np.asarray(values, np.float64)
+    return runs > 1 and len(vals) == runs and bool(np.all(np.isfinite(vals))) and np.ptp(vals) == 0
+
+
+def _run_independent(record: dict, run_label: str) -> dict:
+    """A run's record of a figure that is the same in every run, as the over-runs record."""
+    out = {k: v for k, v in record.items() if k not in ("p_holm", "comparisons", "verdict")}
+    out["run"] = run_label
+    out["over"] = f"{record['over']} (the same in every run: independent of the meta-trained run)"
     return out
