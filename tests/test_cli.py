@@ -95,7 +95,8 @@ def test_eval_writes_records_for_every_method(trained):
     assert "reference classifier" in out.stdout and "for evaluation only" in out.stdout
     result = json.loads((work / "runs" / "eval" / "eval.json").read_text())
     records = result["records"]
-    assert {r["method"] for r in records} == {"reptile (evaluated)", "scratch", "copy the shots"}
+    assert {r["method"] for r in records} == {"reptile (evaluated)", "scratch", "copy the shots",
+                                              "real shots only"}      # classification's reference row
     assert {r["class"] for r in records if r["stage"] == "generation"} == {"7", "8", "9", "all held-out"}
     for r in records:
         assert {"run", "stage", "kind", "method", "class", "shots", "adapt_steps", "metric", "n", "over"} <= set(r)
