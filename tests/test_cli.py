@@ -103,7 +103,7 @@ def test_eval_writes_records_for_every_method(trained):
         if r["kind"] == "value" and r["metric"].startswith(("recognisability", "accuracy")):
             assert 0.0 <= r["value"] <= 1.0
     paired = {r["baseline"] for r in records if r["kind"] == "paired"}
-    assert paired == {"scratch", "copy the shots"}
+    assert paired == {"scratch", "copy the shots", "real shots only"}
     meta = result["metadata"]
     assert meta["seed"] == 0 and meta["samples_per_episode"] == 8 and "jax" in meta["versions"]
     assert meta["reference_classifier"]["held_out_accuracy"] > 0.9
