@@ -10,13 +10,14 @@ import importlib
 import os
 import sys
 
+from metagan_cli.errors import USAGE_ERROR, report_user_error
+
 COMMANDS = {
     "meta-train": ("metagan_cli.commands.meta_train", "meta-learn a GAN initialisation over few-shot tasks"),
     "adapt": ("metagan_cli.commands.adapt", "adapt a meta-trained GAN to K images of a new class"),
     "sample": ("metagan_cli.commands.sample", "write N generated images (PNG grid and .npz)"),
     "eval": ("metagan_cli.commands.evaluate", "compare adapted samples with baselines on held-out classes"),
 }
-USAGE_ERROR = 2
 
 
 def usage() -> str:
@@ -38,12 +39,6 @@ def one_line(error: BaseException) -> str:
             parts.append(" ".join(lines).replace("Available options in", "; options in"))
         error = error.__cause__
     return " ".join(parts) or "invalid input"
-
-
-def report_user_error(message: str, status: int = USAGE_ERROR) -> None:
-    """Prints ``metagan <command>: error: <message>`` and exits with ``status`` (2)."""
-    print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
-    sys.exit(status)
 
 
 def _user_error_types() -> tuple[type, ...]:

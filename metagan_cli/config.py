@@ -27,102 +27,100 @@ class TaskConfig:
     the remaining classes (never meta-trained on; training grids, checkpoint selection
     and the eval's baseline tuning use them) by the first of: the split file's
     ``validation_classes``, explicit ``validation_classes``, ``validation_group``,
-    ``validation_fraction``.  A run saves the resolved lists."""
-    name: str = "fewshot_digits"
+    ``validation_fraction``.  A run saves the resolved lists.  The defaults are the
+    fewshot_digits task."""
+    name: str = "fewshot_digits"     # the task's name (run dir names, reports)
     source: str = "sklearn_digits"   # sklearn_digits | tfds | folder
-    image_size: int = 16             # images are resized to this; the model follows
-    train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
-    test_classes: tuple[int, ...] = (7, 8, 9)
-    validation_classes: tuple[int, ...] = (6,)
+    image_size: int = 16             # images are resized to this; model.image_size follows
+    train_classes: tuple[int, ...] = (0, 1, 2, 3, 4, 5)   # meta-train classes ([] = the rest)
+    test_classes: tuple[int, ...] = (7, 8, 9)    # held-out classes: only adapt and eval see them
+    validation_classes: tuple[int, ...] = (6,)   # never meta-trained on: training grids, baseline tuning
     split: Union[str, None] = None   # a shipped split name or a path to a .json split file
-    tfds_name: Union[str, None] = None
-    tfds_train_split: str = "train"
-    tfds_test_split: Union[str, None] = None   # its classes are the held-out ones
-    invert: Union[bool, str] = False           # true | false | auto (light background -> invert)
-    holdout_group: Union[str, None] = None     # folder: hold out a top-level folder (an alphabet)
-    holdout_fraction: Union[float, None] = None
-    validation_group: Union[str, None] = None      # folder: validation classes under one folder
+    tfds_name: Union[str, None] = None           # source=tfds: the TFDS dataset name
+    tfds_train_split: str = "train"              # source=tfds: the split read for classes
+    tfds_test_split: Union[str, None] = None     # source=tfds: its classes are the held-out ones
+    invert: Union[bool, str] = False             # true | false | auto (dark strokes on light -> invert)
+    holdout_group: Union[str, None] = None       # folder: hold out a top-level folder (an alphabet)
+    holdout_fraction: Union[float, None] = None  # a fixed share of the classes held out
+    validation_group: Union[str, None] = None    # folder: validation classes under one top-level folder
     validation_fraction: Union[float, None] = None  # a fixed share of the non-held-out classes
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    image_size: int = 16      # square images; a power of two >= 8 (reference: 28); equals task.image_size
-    channels: int = 1
-    z_dim: int = 64
-    width: int = 32           # channels of the widest-resolution feature map
-    norm: str = "layer"       # layer | group | none (no BatchNorm: tasks are adapted alone)
-    arch: str = "dcgan"       # dcgan | reference (the speed benchmark's 28x28 DCGAN)
-    conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only)
+    image_size: int = 16      # square images; set by task.image_size (dcgan: a power of two >= 8; reference: 28)
+    channels: int = 1         # 1 = grayscale
+    z_dim: int = 64           # latent size
+    width: int = 32           # channels of the widest-resolution feature map (x2 per stage)
+    norm: str = "layer"       # layer | group (width divisible by 16) | none; no BatchNorm: tasks are adapted alone
+    arch: str = "dcgan"       # a model of core/models: dcgan | reference (the speed benchmark's 28x28 DCGAN)
+    conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only, same function)
 
 
 @dataclass(frozen=True)
 class GanLossConfig:
-    kind: str = "nonsaturating"   # nonsaturating | wgan_gp | hinge
-    gp_weight: float = 10.0       # WGAN-GP only
-    kl_weight: float = 0.0        # optional E_x KL(p(y|x) || p(y)) regulariser; 0 = off
-    kl_classes: int = 10          # size of the discriminator's auxiliary class head
+    kind: str = "nonsaturating"   # a loss of core/losses: nonsaturating | wgan_gp | hinge
+    gp_weight: float = 10.0       # wgan_gp: weight of the gradient penalty
+    kl_weight: float = 0.0        # weight of the optional E_x KL(p(y|x) || p(y)) regulariser; 0 = off
+    kl_classes: int = 10          # size of the discriminator's auxiliary class head when kl_weight > 0
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"        # adam | sgd
-    lr: float = 2e-3
-    b1: float = 0.5
-    b2: float = 0.999
-    momentum: float = 0.0     # sgd only
-
-
-ALGORITHMS = ("reptile", "fomaml", "maml", "scratch", "pretrain")
-FIRST_ORDER = ("reptile", "fomaml")
+    name: str = "adam"        # an optimiser of core/optim: adam | sgd
+    lr: float = 2e-3          # learning rate (inner Adam 2e-3 adapts 32x32 MNIST in 10 steps; 5e-3 breaks it)
+    b1: float = 0.5           # adam: first-moment decay
+    b2: float = 0.999         # adam: second-moment decay
+    momentum: float = 0.0     # sgd: momentum (0 = none)
 
 
 @dataclass(frozen=True)
 class AlgoConfig:
-    name: str = "reptile"     # reptile | fomaml | maml | scratch | pretrain
-    meta_batch: int = 4       # tasks per meta-iteration
-    inner_steps: int = 10     # inner GAN steps per task
-    n_critic: int = 1         # discriminator updates per inner step
-    queries: int = 4          # (fo)maml: query images per task for the outer loss
-    outer_objective: str = "gan"   # (fo)maml: gan | dawson
+    name: str = "reptile"     # an algorithm of core/algorithms: reptile | fomaml | maml | pretrain | scratch
+    meta_batch: int = 4       # tasks per meta-iteration (pretrain: batches of meta_batch x shots images)
+    inner_steps: int = 10     # inner GAN steps per task; also the default adapt.steps
+    n_critic: int = 1         # discriminator updates per inner step (FIGR: 1; WGAN-GP often 5)
+    queries: int = 4          # (fo)maml: query images per task for the outer loss (needs shots + queries per class)
+    outer_objective: str = "gan"   # (fo)maml: gan | dawson (G judged by the adapted D trained further on the queries)
     learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
-    reuse_fake: bool = False       # the G update reuses the last D update's generated batch
+    reuse_fake: bool = False       # the G update reuses the last D update's generated batch (as the PyTorch reference)
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How the inner loop and the task batch are laid out for XLA (speed only)."""
-    scan_unroll: Union[int, str] = "auto"     # int >= 1, "full", or "auto" (per backend)
-    task_batching: str = "auto"              # vmap | map | unrolled | auto (per backend)
-    remat: Union[bool, str] = False          # false | true (= step) | step | nested | auto: jax.checkpoint
+    """How the inner loop and the task batch are laid out for XLA (speed only, same
+    maths; core/loop_layout.py)."""
+    scan_unroll: Union[int, str] = "auto"     # int >= 1 | full | auto (per backend and model)
+    task_batching: str = "auto"              # vmap | map | unrolled | auto (per backend and model)
+    remat: Union[bool, str] = False          # false | step (or true) | nested | auto: jax.checkpoint inner steps (less memory for second-order MAML, more compute)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000             # meta-iterations
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
+    log_every: int = 50           # metrics.jsonl, TensorBoard and progress lines
+    sample_every: int = 500       # samples/step_XXXXXX.png (adapted to validation classes)
+    checkpoint_every: int = 500   # checkpoints/ (orbax, atomic)
+    keep_checkpoints: int = 3     # keep the last N
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    data_dir: Union[str, None] = None    # TFDS data dir; None = $TFDS_DATA_DIR or ~/tensorflow_datasets
-    path: Union[str, None] = None        # task=folder: the root of the class folders
-    cache_dir: Union[str, None] = None   # built class arrays; None = $METAGAN_DATA_CACHE or ~/.cache
+    data_dir: Union[str, None] = None    # TFDS data dir; null = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    path: Union[str, None] = None        # task=folder: the root folder of the class folders
+    cache_dir: Union[str, None] = None   # built class arrays; null = $METAGAN_DATA_CACHE or ~/.cache/metagan/datasets; off = none
 
 
 @dataclass(frozen=True)
 class DistributedConfig:
     """How a run spreads over devices and hosts.  Not part of a run's identity: a run
     may resume on another number of devices or hosts."""
-    initialize: Union[bool, str] = "auto"   # auto | true | false: start jax.distributed
+    initialize: Union[bool, str] = "auto"   # auto (a multi-task Slurm step, or a coordinator) | true | false: start jax.distributed
     coordinator: Union[str, None] = None    # HOST:PORT of process 0; null = detect (Slurm)
-    num_processes: Union[int, None] = None
-    process_id: Union[int, None] = None
-    shard_tasks: bool = True                # shard the meta-batch over all devices
-    cpu_devices: Union[int, str] = "auto"    # CPU backend: XLA devices on this host's cores
+    num_processes: Union[int, None] = None  # with an explicit coordinator: how many processes
+    process_id: Union[int, None] = None     # with an explicit coordinator: this process's index
+    shard_tasks: bool = True                # shard the meta-batch over all devices (meta_batch % devices == 0)
+    cpu_devices: Union[int, str] = "auto"   # CPU backend: this host's cores as N XLA devices; auto = the most that divide meta_batch
 
 
 @dataclass(frozen=True)
@@ -133,12 +131,12 @@ class MetaLearnConfig:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     gan_loss: GanLossConfig = field(default_factory=GanLossConfig)
     inner_optim: OptimConfig = field(default_factory=OptimConfig)
-    outer_optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4))
+    outer_optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4))   # FIGR: Adam 1e-4, b1 0.5
     loop: LoopConfig = field(default_factory=LoopConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    seed: int = 0
-    shots: int = 4
+    seed: int = 0             # one root key: every random draw derives from it
+    shots: int = 4            # K support images per task
 
 
 def _check_value(value: Any, hint: Any, key: str) -> Any:
@@ -214,34 +212,36 @@ def to_dict(config) -> dict:
 
 def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     """Checks relations between values that types alone do not catch."""
+    # the registries of the core name the allowed choices (imported here: they import JAX)
+    from metagan_cli.core.algorithms import ALGORITHMS
+    from metagan_cli.core.algorithms.maml import OUTER_OBJECTIVES
+    from metagan_cli.core.loop_layout import REMAT_MODES, TASK_BATCHINGS
+    from metagan_cli.core.losses import GAN_LOSSES
+    from metagan_cli.core.models import CONV_IMPLS, MODELS, check_model
+    from metagan_cli.core.models.layers import NORMS
+    from metagan_cli.core.optim import OPTIMIZERS
     size = cfg.model.image_size
     if size != cfg.task.image_size:
         raise ConfigError(f"model.image_size ({size}) differs from task.image_size "
                           f"({cfg.task.image_size}); set task.image_size instead")
-    if cfg.model.arch not in ("dcgan", "reference"):
-        raise ConfigError(f"model.arch must be one of dcgan, reference; got '{cfg.model.arch}'")
-    if cfg.model.arch == "reference" and size != 28:
-        raise ConfigError(f"model.arch=reference is the 28x28 benchmark model: it needs "
-                          f"task.image_size=28, got {size}")
-    if cfg.model.arch == "dcgan" and (size < 8 or size & (size - 1)):
-        raise ConfigError(f"model.image_size must be a power of two >= 8, got {size} "
-                          f"(28x28 images: model=reference)")
+    algorithm = ALGORITHMS.get(cfg.algo.name)
+    GAN_LOSSES.get(cfg.gan_loss.kind)
+    OPTIMIZERS.get(cfg.inner_optim.name, key="inner_optim.name")
+    OPTIMIZERS.get(cfg.outer_optim.name, key="outer_optim.name")
+    MODELS.get(cfg.model.arch)
     choices = {
-        "model.norm": (cfg.model.norm, ("layer", "group", "none")),
-        "model.conv": (cfg.model.conv, ("auto", "xla", "matmul")),
-        "gan_loss.kind": (cfg.gan_loss.kind, ("nonsaturating", "wgan_gp", "hinge")),
-        "inner_optim.name": (cfg.inner_optim.name, ("adam", "sgd")),
-        "outer_optim.name": (cfg.outer_optim.name, ("adam", "sgd")),
-        "algo.name": (cfg.algo.name, ALGORITHMS),
-        "algo.outer_objective": (cfg.algo.outer_objective, ("gan", "dawson")),
-        "loop.task_batching": (cfg.loop.task_batching, ("auto", "vmap", "map", "unrolled")),
+        "model.norm": (cfg.model.norm, NORMS),
+        "model.conv": (cfg.model.conv, ("auto",) + CONV_IMPLS),
+        "algo.outer_objective": (cfg.algo.outer_objective, OUTER_OBJECTIVES),
+        "loop.task_batching": (cfg.loop.task_batching, ("auto",) + TASK_BATCHINGS),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
-    if cfg.loop.remat not in (False, True, "none", "step", "nested", "auto"):
+    if cfg.loop.remat not in (False, True, "auto") + REMAT_MODES:
         raise ConfigError(f"loop.remat must be false, step (or true), nested or auto; "
                           f"got '{cfg.loop.remat}'")
+    check_model(cfg.model)
     unroll = cfg.loop.scan_unroll
     if isinstance(unroll, str) and unroll not in ("auto", "full"):
         raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")
@@ -260,11 +260,10 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
             raise ConfigError(f"{key} must be >= 1, got {value}")
     if cfg.algo.inner_steps < 0:
         raise ConfigError(f"algo.inner_steps must be >= 0, got {cfg.algo.inner_steps}")
-    if cfg.algo.learn_inner_lr and cfg.algo.name != "maml":
-        raise ConfigError("algo.learn_inner_lr=true needs algo=maml (the learning rates get "
-                          "their gradient by differentiating through the inner loop)")
-    if cfg.model.norm == "group" and cfg.model.width % 16:
-        raise ConfigError("model.norm=group needs model.width divisible by 16 (8 groups)")
+    if cfg.algo.learn_inner_lr and not algorithm.second_order:
+        second = ", ".join(a.name for a in ALGORITHMS if a.second_order)
+        raise ConfigError(f"algo.learn_inner_lr=true needs a second-order algorithm ({second}): the "
+                          f"learning rates get their gradient by differentiating through the inner loop")
     if cfg.inner_optim.lr <= 0 or cfg.outer_optim.lr <= 0:
         raise ConfigError("inner_optim.lr and outer_optim.lr must be > 0")
     if cfg.task.invert not in (True, False, "auto"):
@@ -291,7 +290,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
 class BaselinesConfig:
     copy: bool = True                 # copy the shots
     scratch: bool = True              # a fresh GAN trained on the shots
-    pretrain: str = "train"           # train | off | RUN_DIR of an algo=pretrain run
+    pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run; off
 
 
 @dataclass(frozen=True)
@@ -317,9 +316,9 @@ class ClassificationConfig:
 class LowDataConfig:
     """The low-data protocol (DAGAN; F2GAN's table): the first k real images of each
     held-out class train a classifier from scratch, with or without M added images."""
-    ks: tuple[int, ...] = (5, 10, 15)  # real images per class (used where a class has k + 5)
-    generated: int = 50               # M images added per class
-    seeds: int = 3                    # classifier seeds
+    ks: tuple[int, ...] = (5, 10, 15)  # the first k real images per class train the classifier (where a class has k + 5)
+    generated: int = 50               # M images added per class by each method (or by traditional augmentation)
+    seeds: int = 3                    # classifier seeds (from scratch, fixed recipe)
     test_images: int = 200            # at most this many test images per class
     budget: Union[int, None] = None   # adaptation steps; null = the run's algo.inner_steps
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
@@ -327,13 +326,13 @@ class LowDataConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)
-    episodes: int = 2                 # support sets per held-out class
+    budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)   # adaptation steps at which every method is read off
+    episodes: int = 2                 # support sets per held-out class (each adapts every method once)
     samples: int = 64                 # generated images per episode, method and budget
     real_images: int = 300            # at most this many non-support real images per class and episode
     grid_classes: int = 3             # classes with side-by-side sample grids
     grid_samples: int = 8             # samples per method and budget in a grid
-    chunk: int = 10                   # adaptation steps per compiled chunk
+    chunk: int = 10                   # adaptation steps per compiled chunk (speed and compile time only)
     evaluator_steps: int = 600        # training steps of the evaluator network (part of its identity)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
@@ -374,3 +373,46 @@ def eval_config(values: dict | None) -> EvalConfig:
     if any(lr <= 0 for lr in tu.lrs):
         raise ConfigError(f"eval.tuning.lrs must be > 0, got {list(tu.lrs)}")
     return cfg
+
+
+# ---- documentation of every key -----------------------------------------------------
+
+def field_docs(cls) -> dict[str, str]:
+    """Each field's documentation: the comment after it in the class body (continued on
+    comment-only lines below it).  These comments are what ``--help`` prints."""
+    import inspect
+    import io
+    import tokenize
+    docs: dict[str, str] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    current = None
+    tokens = tokenize.generate_tokens(io.StringIO(inspect.getsource(cls)).readline)
+    line_start = True
+    for tok in tokens:
+        if tok.type in (tokenize.NL, tokenize.NEWLINE):
+            line_start = True
+            continue
+        if tok.type in (tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if tok.type == tokenize.NAME and line_start:
+            current = tok.string if tok.string in names else None
+        elif tok.type == tokenize.COMMENT and current is not None:
+            text = tok.string.lstrip("#").strip()
+            docs[current] = f"{docs[current]} {text}" if current in docs else text
+        elif tok.type == tokenize.STRING and line_start:
+            current = None           # a docstring ends the field before it
+        line_start = False
+    return docs
+
+
+def documented_keys(cls, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, documentation) of every leaf field of a config dataclass."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += documented_keys(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            out.append((prefix + f.name, docs.get(f.name, "")))
+    return out

@@ -1,5 +1,8 @@
 """Errors caused by the user's input, or that the user must act on: printed as one
 line, no traceback."""
+import sys
+
+USAGE_ERROR = 2
 
 
 class UserError(Exception):
@@ -12,3 +15,9 @@ class TrainingDiverged(UserError):
     """Training produced NaN or inf; the message names the step and the last good
     checkpoint.  Exit status 3."""
     exit_status = 3
+
+
+def report_user_error(message: str, status: int = USAGE_ERROR) -> None:
+    """Prints ``metagan <command>: error: <message>`` and exits with ``status`` (2)."""
+    print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
+    sys.exit(status)

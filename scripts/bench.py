@@ -6,8 +6,9 @@ The model, losses and algorithm settings are those of the reference meta-GAN ste
 non-saturating loss, one D then one G update per inner step on ``--batch`` support
 images; reptile with inner Adam (lr 1e-4, b1 0.5), fomaml and maml with inner SGD
 (lr 1e-4), the outer step at learning rate 1 (outer SGD), random data.  What is timed
-is metagan's own jitted ``make_meta_step`` with that config: the step ``meta-train``
-runs, episode sampling included.
+is the function `metagan meta-train` runs each meta-step (``jitted_meta_step``: the
+algorithm's step with its finiteness check, episode sampling included), on devices set
+up by the same function (``set_up_devices``).
 
 One JSON line per configuration, with the reference's fields (algo, inner_steps,
 meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
@@ -48,9 +49,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCE = Path("..") / "shared" / "bench" / "torch_reference.py"
 
 
+def meta_learners() -> list[str]:
+    """The registered algorithms with a task axis (those the reference's step times)."""
+    from metagan_cli.core.algorithms import ALGORITHMS
+    return [a.name for a in ALGORITHMS if a.trains and a.has_task_axis]
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--algo", choices=["reptile", "fomaml", "maml"], default="reptile")
+    ap.add_argument("--algo", choices=meta_learners(), default="reptile")
     ap.add_argument("--inner-steps", type=int, default=10)
     ap.add_argument("--meta-batch", type=int, default=4)
     ap.add_argument("--batch", type=int, default=8)
@@ -89,10 +96,12 @@ def bench_config(a):
     """metagan's config for the reference's work."""
     from metagan_cli.config import (AlgoConfig, LoopConfig, MetaLearnConfig, ModelConfig,
                                     OptimConfig, TaskConfig, validate)
+    from metagan_cli.core.algorithms import ALGORITHMS
     remat = {"none": False, "false": False}.get(a.remat, a.remat)
     unroll = int(a.scan_unroll) if str(a.scan_unroll).isdigit() else a.scan_unroll
-    inner = (OptimConfig(name="adam", lr=a.inner_lr, b1=0.5, b2=0.999) if a.algo == "reptile"
-             else OptimConfig(name="sgd", lr=a.inner_lr))
+    # the reference adapts with Adam where tasks have no queries (Reptile), SGD otherwise (MAML)
+    inner = (OptimConfig(name="sgd", lr=a.inner_lr) if ALGORITHMS.get(a.algo).needs_queries
+             else OptimConfig(name="adam", lr=a.inner_lr, b1=0.5, b2=0.999))
     cfg = MetaLearnConfig(
         task=TaskConfig(image_size=28, train_classes=tuple(range(a.meta_batch)), test_classes=(),
                         validation_classes=()),
@@ -154,31 +163,29 @@ class JaxBench:
     """metagan's jitted meta-step on the reference's work, compiled once."""
 
     def __init__(self, a):
-        from metagan_cli.cluster.host_devices import (available_cores, resolve_cpu_devices,
-                                                      split_host_cpu)
-        # as `metagan meta-train` does, before anything touches a JAX device
-        split_host_cpu(resolve_cpu_devices(a.cpu_devices, a.meta_batch, available_cores(),
-                                           several_processes=False))
-        import jax
-        from metagan_cli.core.algorithms import make_meta_step
-        from metagan_cli.core.gan import Gan
-        from metagan_cli.core.inner_loop import resolve_loop
-        from metagan_cli.core.meta_state import init_meta_state
-        from metagan_cli.core.task_parallel import replicated, task_mesh
-        self.a, self.jax = a, jax
+        from metagan_cli.cluster.devices import meta_batch_mesh, set_up_devices
+        from metagan_cli.config import DistributedConfig
         self.cfg = bench_config(a)
+        # exactly as `metagan meta-train` sets up devices, before anything touches one
+        set_up_devices(self.cfg, DistributedConfig(initialize=False, cpu_devices=(
+            "auto" if a.cpu_devices == "auto" else int(a.cpu_devices))))
+        import jax
+        from metagan_cli.core.algorithms import loop_layout
+        from metagan_cli.core.gan import Gan
+        from metagan_cli.core.meta_state import init_meta_state
+        from metagan_cli.core.task_parallel import replicated
+        from metagan_cli.workflows.meta_train import jitted_meta_step
+        self.a, self.jax = a, jax
         gan = Gan(self.cfg.model, self.cfg.gan_loss)
         self.state = init_meta_state(self.cfg, gan)
         self.data, self.classes = random_task_data(self.cfg)
-        mesh = task_mesh() if jax.device_count() > 1 else None
+        mesh = meta_batch_mesh(self.cfg)
         if mesh is not None:             # every device holds the state and data whole
             self.state, self.data, self.classes = jax.device_put(
                 (self.state, self.data, self.classes), replicated(mesh))
-        self.loop = {**resolve_loop(self.cfg.loop, self.cfg.model, self.cfg.algo.inner_steps,
-                                    second_order=self.cfg.algo.name == "maml"),
-                     "devices": jax.device_count()}
+        self.loop = {**loop_layout(self.cfg).as_dict(), "devices": jax.device_count()}
         t0 = time.perf_counter()
-        lowered = jax.jit(make_meta_step(self.cfg, gan, mesh)).lower(self.state, self.data, self.classes)
+        lowered = jitted_meta_step(self.cfg, gan, mesh).lower(self.state, self.data, self.classes)
         self.compiled = lowered.compile()
         self.compile_s = time.perf_counter() - t0
         self.first_step_s = None
@@ -203,12 +210,12 @@ class JaxBench:
         jax = self.jax
         if self.first_step_s is None:
             t0 = time.perf_counter()
-            self.state, metrics = self.compiled(self.state, self.data, self.classes)
+            self.state, metrics, _ = self.compiled(self.state, self.data, self.classes)
             jax.block_until_ready(metrics)
             self.first_step_s = self.compile_s + time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(steps):
-            self.state, metrics = self.compiled(self.state, self.data, self.classes)
+            self.state, metrics, _ = self.compiled(self.state, self.data, self.classes)
         jax.block_until_ready((self.state, metrics))
         return (time.perf_counter() - t0) / steps
 

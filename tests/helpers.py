@@ -15,3 +15,14 @@ def tiny_config(**overrides) -> MetaLearnConfig:
     )
     base.update(overrides)
     return MetaLearnConfig(**base)
+
+
+def inner_loop(gan, cfg: MetaLearnConfig, steps: int, stop_gradients: bool = False):
+    """The config's inner loop of ``steps`` steps, laid out as its algorithm's meta-step."""
+    from metagan_cli.core.algorithms import algorithm
+    from metagan_cli.core.inner_loop import make_inner_loop
+    from metagan_cli.core.loop_layout import resolve_layout
+    second_order = algorithm(cfg).second_order and not stop_gradients
+    layout = resolve_layout(cfg.loop, cfg.model, steps, second_order)
+    return make_inner_loop(gan, cfg.inner_optim, steps, layout, n_critic=cfg.algo.n_critic,
+                           reuse_fake=cfg.algo.reuse_fake, stop_gradients=stop_gradients)

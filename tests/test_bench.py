@@ -14,8 +14,8 @@ import pytest
 from metagan_cli.config import (ConfigError, GanLossConfig, LoopConfig, MetaLearnConfig,
                                 ModelConfig, TaskConfig, validate)
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import resolve_loop, resolve_unroll
-from metagan_cli.core.models import Conv, ConvTranspose4x4s2
+from metagan_cli.core.loop_layout import resolve_layout, resolve_unroll
+from metagan_cli.core.models.layers import Conv, ConvTranspose4x4s2
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 REFERENCE = ModelConfig(arch="reference", image_size=28, z_dim=100, width=64, norm="none")
@@ -83,16 +83,16 @@ def test_image_size_28_needs_the_reference_model():
 
 def test_auto_loop_structure_per_backend_and_model():
     auto = LoopConfig()
-    assert resolve_loop(auto, ModelConfig(), 10, backend="cpu") == {
+    assert resolve_layout(auto, ModelConfig(), 10, backend="cpu").as_dict("cpu") == {
         "backend": "cpu", "scan_unroll": 10, "task_batching": "unrolled", "remat": "none"}
-    assert resolve_loop(auto, ModelConfig(), 10, backend="gpu")["task_batching"] == "vmap"
-    assert resolve_unroll(auto, 10, "gpu") == 1
-    if jax.default_backend() == "cpu":       # the reference model's convolutions are matmuls
-        ref = resolve_loop(auto, REFERENCE, 10, backend="cpu")
-        assert (ref["scan_unroll"], ref["task_batching"]) == (1, "map")
+    assert resolve_layout(auto, ModelConfig(), 10, backend="gpu").task_batching == "vmap"
+    assert resolve_unroll(auto.scan_unroll, 10, "gpu", fast=False) == 1
+    ref = resolve_layout(auto, REFERENCE, 10, backend="cpu")   # its convolutions are matmuls on CPU
+    assert (ref.unroll, ref.task_batching) == (1, "map")
+    assert resolve_layout(auto, REFERENCE, 10, backend="gpu").unroll == 1
     auto_remat = dataclasses.replace(auto, remat="auto")
-    assert resolve_loop(auto_remat, REFERENCE, 10, second_order=False)["remat"] == "none"
-    assert resolve_loop(auto_remat, REFERENCE, 100, second_order=True)["remat"] == "nested"
+    assert resolve_layout(auto_remat, REFERENCE, 10, second_order=False).remat == "none"
+    assert resolve_layout(auto_remat, REFERENCE, 100, second_order=True).remat == "nested"
 
 
 def test_bench_smoke(capsys):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from metagan_cli.config import AlgoConfig
-from metagan_cli.core.algorithms import make_meta_step, trains
+from metagan_cli.core.algorithms import algorithm, make_meta_step
 from metagan_cli.core.gan import Gan
 from metagan_cli.data.tasks import TaskData, to_class_images
 from metagan_cli.core.meta_state import init_meta_state
@@ -39,7 +39,7 @@ def test_every_algorithm_round_trips_its_state_after_a_step(tmp_path, algo):
     cfg = tiny_config(algo=AlgoConfig(meta_batch=2, inner_steps=2, **algo))
     gan = Gan(cfg.model, cfg.gan_loss)
     state = init_meta_state(cfg, gan)
-    if trains(cfg):
+    if algorithm(cfg).trains:
         state, _ = jax.jit(make_meta_step(cfg, gan))(state, _class_images(), jnp.arange(7))
     Checkpoints(tmp_path).save(int(state["step"]), state)
 
@@ -61,7 +61,7 @@ def _class_images():
 
 def test_a_resumed_metrics_log_drops_the_records_after_its_checkpoint(tmp_path):
     """A run stopped between checkpoints logged steps it will log again on resume."""
-    from metagan_cli.runs.metrics import MetricsLog
+    from metagan_cli.runs.metrics_log import MetricsLog
     lines = [json.dumps({"step": s, "d_loss": 1.0}) for s in (50, 100, 150)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 20')   # last line cut off
     log = MetricsLog(tmp_path, tensorboard=False, resume_step=100)

@@ -149,7 +149,7 @@ def test_every_algorithm_meta_trains_and_adapts(tmp_path, algo):
     (["meta-train", "task=no_such_task"], "no_such_task"),
     (["meta-train", "model.image_size=12", "task.image_size=12"], "power of two"),
     (["meta-train", "algo=nope"], "nope"),
-    (["meta-train", "algo=reptile", "algo.learn_inner_lr=true"], "needs algo=maml"),
+    (["meta-train", "algo=reptile", "algo.learn_inner_lr=true"], "needs a second-order algorithm (maml)"),
     (["meta-train", "algo=fomaml", "algo.outer_objective=x"], "algo.outer_objective must be one of"),
     (["meta-train", "distributed.cpu_devices=0"], "distributed.cpu_devices must be auto or a positive integer"),
     (["meta-train", "algo.meta_batch=3", "distributed.cpu_devices=2"], "does not split over 2 devices"),
@@ -234,7 +234,9 @@ def test_bare_metagan_lists_the_commands(tmp_path):
 
 
 def test_help_and_cfg_job_work(tmp_path):
-    assert "task: fewshot_digits" in metagan("meta-train", "--help", cwd=tmp_path).stdout
+    help_text = metagan("meta-train", "--help", cwd=tmp_path).stdout
+    assert "task: fewshot_digits" in help_text and "algo: fomaml, maml, pretrain, reptile, scratch" in help_text
+    assert "algo.inner_steps" in help_text and "inner GAN steps per task" in help_text
     job = metagan("meta-train", "--cfg", "job", "algo.inner_steps=7", cwd=tmp_path).stdout
     assert "inner_steps: 7" in job
 

@@ -99,8 +99,9 @@ def test_one_trajectory_carries_the_optimiser_state_across_chunks():
     from helpers import tiny_config
     from metagan_cli.core.gan import Gan
     from metagan_cli.core.inner_loop import GanUpdates, scan_steps
+    from metagan_cli.core.loop_layout import LoopLayout
     from metagan_cli.core.optim import make_inner_optimizer
-    from metagan_cli.evaluation.baselines import Trajectory, chunk_plan
+    from metagan_cli.evaluation.methods import Trajectory, chunk_plan
     assert chunk_plan([0, 1, 5, 10, 50], 10) == [[], [1], [1] * 4, [1] * 5, [10] * 4]
     cfg = tiny_config()
     gan = Gan(cfg.model, cfg.gan_loss)
@@ -112,7 +113,7 @@ def test_one_trajectory_carries_the_optimiser_state_across_chunks():
     lr = cfg.inner_optim.lr
     step = lambda c, k: updates.gan_step(c, support, k, cfg.algo.n_critic, {"g": lr, "d": lr})
     carry = (params["g"], params["d"], updates.tx.init(params["g"]), updates.tx.init(params["d"]))
-    want = jax.jit(lambda c: scan_steps(step, c, jax.random.split(key, 2), cfg.loop)[0][0])(carry)
+    want = jax.jit(lambda c: scan_steps(step, c, jax.random.split(key, 2), LoopLayout(unroll=2))[0][0])(carry)
     for a, b in zip(jax.tree_util.tree_leaves(at0), jax.tree_util.tree_leaves(params["g"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(jax.tree_util.tree_leaves(at2), jax.tree_util.tree_leaves(want)):

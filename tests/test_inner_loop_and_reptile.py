@@ -1,3 +1,4 @@
+import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,13 +7,13 @@ import pytest
 from metagan_cli.config import OptimConfig
 from metagan_cli.core.episodes import sample_episodes
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import make_inner_loop, map_over_tasks, resolve_unroll
+from metagan_cli.core.loop_layout import map_over_tasks, resolve_unroll
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.meta_state import init_meta_state
-from metagan_cli.core.reptile import make_reptile_step
+from metagan_cli.core.algorithms import make_meta_step
 from metagan_cli.core.task_parallel import mean_over_tasks
 from metagan_cli.data.tasks import TaskData, to_class_images
-from helpers import tiny_config
+from helpers import inner_loop, tiny_config
 
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
     lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
@@ -28,7 +29,7 @@ def _setup(**overrides):
 
 def test_zero_steps_return_the_initialisation():
     cfg, gan, params, support = _setup()
-    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 0)(
+    adapted, losses = inner_loop(gan, cfg, 0)(
         params, support, jax.random.PRNGKey(2))
     tree_close(adapted, params)
     assert losses.shape == (0, 2)
@@ -37,7 +38,7 @@ def test_zero_steps_return_the_initialisation():
 def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
     cfg, gan, params, support = _setup()
     lr, key = cfg.inner_optim.lr, jax.random.PRNGKey(3)
-    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 1)(params, support, key)
+    adapted, losses = inner_loop(gan, cfg, 1)(params, support, key)
 
     # by hand: the step's key -> one key per D update and one for the G update
     step_key = jax.random.split(key, 1)[0]
@@ -61,7 +62,7 @@ def test_reuse_fake_gives_the_g_update_the_last_d_updates_batch(n_critic):
     cfg, gan, params, support = _setup()
     cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, reuse_fake=True, n_critic=n_critic))
     lr, key = cfg.inner_optim.lr, jax.random.PRNGKey(3)
-    adapted, losses = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 1)(params, support, key)
+    adapted, losses = inner_loop(gan, cfg, 1)(params, support, key)
 
     keys = jax.random.split(jax.random.split(key, 1)[0], n_critic + 1)
     d = params["d"]
@@ -74,17 +75,16 @@ def test_reuse_fake_gives_the_g_update_the_last_d_updates_batch(n_critic):
     g_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["g"], g_grad)
     tree_close(adapted["d"], d, rtol=1e-5, atol=1e-6)
     tree_close(adapted["g"], g_new, rtol=1e-5, atol=1e-6)
-    fresh = make_inner_loop(gan, dataclasses.replace(cfg.algo, reuse_fake=False), cfg.inner_optim,
-                            cfg.loop, 1)(params, support, key)[0]
+    fresh = inner_loop(gan, dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, reuse_fake=False)), 1)(params, support, key)[0]
     assert not np.allclose(fresh["g"]["Dense_0"]["kernel"], adapted["g"]["Dense_0"]["kernel"])
 
 
 @pytest.mark.parametrize("unroll, remat", [(1, False), (2, "step"), ("full", False), (2, "nested")])
 def test_loop_structure_does_not_change_the_result(unroll, remat):
     cfg, gan, params, support = _setup()
-    reference = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 5)(params, support, jax.random.PRNGKey(4))
+    reference = inner_loop(gan, cfg, 5)(params, support, jax.random.PRNGKey(4))
     loop = cfg.loop.__class__(scan_unroll=unroll, task_batching="unrolled", remat=remat)
-    other = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, loop, 5))(params, support, jax.random.PRNGKey(4))
+    other = jax.jit(inner_loop(gan, dataclasses.replace(cfg, loop=loop), 5))(params, support, jax.random.PRNGKey(4))
     tree_close(other, reference, rtol=2e-4, atol=1e-5)
     assert other[1].shape == (5, 2)
 
@@ -110,8 +110,8 @@ def test_mean_over_tasks_is_the_mean_of_the_per_task_results(batching):
 
 def test_auto_unroll_is_full_on_cpu_for_short_loops_and_rolled_on_gpu():
     loop = tiny_config().loop.__class__(scan_unroll="auto")
-    assert resolve_unroll(loop, 10, "cpu") == 10
-    assert resolve_unroll(loop, 10, "gpu") == 1
+    assert resolve_unroll(loop.scan_unroll, 10, "cpu", fast=False) == 10
+    assert resolve_unroll(loop.scan_unroll, 10, "gpu", fast=False) == 1
 
 
 def _digits_like_data():
@@ -127,13 +127,13 @@ def test_reptile_step_with_outer_sgd_moves_init_by_lr_times_mean_displacement():
     gan = Gan(cfg.model, cfg.gan_loss)
     data, classes = _digits_like_data(), jnp.arange(7)
     state = init_meta_state(cfg, gan)
-    new_state, metrics = jax.jit(make_reptile_step(cfg, gan))(state, data, classes)
+    new_state, metrics = jax.jit(make_meta_step(cfg, gan))(state, data, classes)
 
     # by hand: the same episodes and task keys, adapted one task at a time
     key = jax.random.fold_in(state["key"], 0)
     episode_key, inner_key = jax.random.split(key)
     _, support, _ = sample_episodes(episode_key, data, classes, cfg.algo.meta_batch, cfg.shots)
-    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps)
+    inner = inner_loop(gan, cfg, cfg.algo.inner_steps)
     adapted = [inner(state["params"], s, k)[0]
                for s, k in zip(support, jax.random.split(inner_key, cfg.algo.meta_batch))]
     mean = jax.tree_util.tree_map(lambda *a: sum(a) / len(a), *adapted)
@@ -147,7 +147,7 @@ def test_same_seed_same_numbers_and_another_seed_differs():
     def two_steps(seed):
         cfg = tiny_config(seed=seed)
         gan = Gan(cfg.model, cfg.gan_loss)
-        step = jax.jit(make_reptile_step(cfg, gan))
+        step = jax.jit(make_meta_step(cfg, gan))
         state = init_meta_state(cfg, gan)
         for _ in range(2):
             state, _ = step(state, _digits_like_data(), jnp.arange(7))
@@ -159,7 +159,7 @@ def test_same_seed_same_numbers_and_another_seed_differs():
 
 def test_adam_inner_optimiser_runs_and_changes_both_networks():
     cfg, gan, params, support = _setup(inner_optim=OptimConfig(name="adam", lr=1e-2))
-    adapted, _ = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 2)(params, support, jax.random.PRNGKey(5))
+    adapted, _ = inner_loop(gan, cfg, 2)(params, support, jax.random.PRNGKey(5))
     for net in ("g", "d"):
         moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))), adapted[net], params[net])
         assert max(jax.tree_util.tree_leaves(moved)) > 1e-3
@@ -175,7 +175,7 @@ def test_reptile_with_one_inner_sgd_step_is_its_closed_form():
     gan = Gan(cfg.model, cfg.gan_loss)
     data, classes = _digits_like_data(), jnp.arange(7)
     state = init_meta_state(cfg, gan)
-    new_state, _ = jax.jit(make_reptile_step(cfg, gan))(state, data, classes)
+    new_state, _ = jax.jit(make_meta_step(cfg, gan))(state, data, classes)
 
     theta = state["params"]
     episode_key, inner_key = jax.random.split(jax.random.fold_in(state["key"], 0))

@@ -9,10 +9,10 @@ import pytest
 
 from metagan_cli.config import AlgoConfig, OptimConfig
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import make_inner_loop
-from metagan_cli.core.maml import make_outer_losses, make_task_meta_gradient
+from metagan_cli.core.algorithms import loop_layout
+from metagan_cli.core.algorithms.maml import make_outer_losses, make_task_meta_gradient
 from metagan_cli.core.meta_state import init_meta_params
-from helpers import tiny_config
+from helpers import inner_loop, tiny_config
 
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
     lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
@@ -33,8 +33,8 @@ def _task(cfg, dtype=jnp.float32):
 def _query_losses(cfg, gan, support, query, key):
     """The two outer losses as a function of the initialisation, built independently of
     the meta-gradient code: adapt, then score (with the key split the same way)."""
-    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps)
-    outer = make_outer_losses(cfg, gan)
+    inner = inner_loop(gan, cfg, cfg.algo.inner_steps)
+    outer = make_outer_losses(cfg, gan, loop_layout(cfg))
 
     def losses(params):
         adapt_key, outer_key = jax.random.split(key)
@@ -65,7 +65,7 @@ def _check_against_finite_differences(cfg, seeds=(0, 1, 2), eps=1e-8):
     the step is small (1e-5 is visibly off for Adam; float64 keeps 1e-7 exact enough)."""
     with jax.enable_x64(True):
         gan, params, support, query, key = _task(cfg, jnp.float64)
-        grad, query_losses, _ = jax.jit(make_task_meta_gradient(cfg, gan, first_order=False))(
+        grad, query_losses, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
             params, support, query, key)
         losses = jax.jit(_query_losses(cfg, gan, support, query, key))
         np.testing.assert_allclose(query_losses, losses(params), rtol=1e-12)
@@ -107,8 +107,8 @@ def test_second_order_terms_are_not_negligible():
     pass on a first-order gradient."""
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=3), inner_optim=INNER["sgd"])
     gan, params, support, query, key = _task(cfg)
-    second, _, _ = make_task_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
-    first, _, _ = make_task_meta_gradient(cfg, gan, first_order=True)(params, support, query, key)
+    second, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False)(params, support, query, key)
+    first, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=True)(params, support, query, key)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in
               zip(jax.tree_util.tree_leaves(second), jax.tree_util.tree_leaves(first)))
     assert gap > 1e-4
@@ -118,8 +118,8 @@ def test_second_order_terms_are_not_negligible():
 def test_maml_with_zero_inner_steps_is_the_gradient_of_the_query_loss(objective):
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=0, outer_objective=objective))
     gan, params, support, query, key = _task(cfg)
-    grad, _, _ = make_task_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
-    outer = make_outer_losses(cfg, gan)
+    grad, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False)(params, support, query, key)
+    outer = make_outer_losses(cfg, gan, loop_layout(cfg))
     _, outer_key = jax.random.split(key)
     d_grad = jax.grad(lambda p: outer(p, query, outer_key)[0])(params)["d"]
     g_grad = jax.grad(lambda p: outer(p, query, outer_key)[1])(params)["g"]
@@ -132,8 +132,8 @@ def test_fomaml_equals_maml_with_the_inner_gradients_stopped(inner, objective):
     cfg = tiny_config(algo=AlgoConfig(name="fomaml", inner_steps=3, outer_objective=objective),
                       inner_optim=INNER[inner])
     gan, params, support, query, key = _task(cfg)
-    fomaml, _, _ = make_task_meta_gradient(cfg, gan, first_order=True)(params, support, query, key)
-    stopped, _, _ = make_task_meta_gradient(cfg, gan, first_order=False, stop_inner_gradients=True)(
+    fomaml, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=True)(params, support, query, key)
+    stopped, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False, stop_inner_gradients=True)(
         params, support, query, key)
     tree_close(fomaml, stopped, rtol=1e-5, atol=1e-7)
 
@@ -142,8 +142,8 @@ def test_dawson_changes_only_the_generators_meta_gradient():
     base = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2), inner_optim=INNER["sgd"])
     dawson = dataclasses.replace(base, algo=dataclasses.replace(base.algo, outer_objective="dawson"))
     gan, params, support, query, key = _task(base)
-    plain, _, _ = make_task_meta_gradient(base, gan, first_order=False)(params, support, query, key)
-    other, _, _ = make_task_meta_gradient(dawson, gan, first_order=False)(params, support, query, key)
+    plain, _, _ = make_task_meta_gradient(base, gan, loop_layout(base), first_order=False)(params, support, query, key)
+    other, _, _ = make_task_meta_gradient(dawson, gan, loop_layout(dawson), first_order=False)(params, support, query, key)
     tree_close(plain["d"], other["d"], rtol=1e-5, atol=1e-7)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in
               zip(jax.tree_util.tree_leaves(plain["g"]), jax.tree_util.tree_leaves(other["g"])))
@@ -154,7 +154,7 @@ def test_meta_sgd_rates_at_the_configured_lr_reproduce_the_plain_inner_loop():
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=3, learn_inner_lr=True),
                       inner_optim=INNER["adam"])
     gan, params, support, _, key = _task(cfg)
-    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, 3)
+    inner = inner_loop(gan, cfg, 3)
     with_rates, _ = inner(params, support, key)
     without, _ = inner({"g": params["g"], "d": params["d"]}, support, key)
     tree_close(with_rates, without, rtol=1e-6, atol=1e-8)
@@ -170,9 +170,9 @@ def test_rematerialisation_leaves_the_meta_gradient_unchanged(remat):
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=4), inner_optim=INNER["adam"])
     with jax.enable_x64(True):
         gan, params, support, query, key = _task(cfg, jnp.float64)
-        plain, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, first_order=False))(
+        plain, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
             params, support, query, key)
         cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, remat=remat, scan_unroll=1))
-        remat_grad, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, first_order=False))(
+        remat_grad, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
             params, support, query, key)
     tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)

@@ -8,12 +8,13 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from metagan_cli.cli import report_user_error
+from metagan_cli.commands.config_help import register_defaults
 from metagan_cli.config import ConfigError, DistributedConfig, MetaLearnConfig, from_dict, validate
-from metagan_cli.errors import UserError
+from metagan_cli.errors import UserError, report_user_error
 
 CONFIG_PATH = "pkg://metagan_cli.conf"   # conf/ at the top of the repo, shipped in the package
 VERSION_BASE = "1.3"
+register_defaults()     # the dataclass defaults, before Hydra composes a config
 
 
 def reports_user_errors(command):

@@ -3,9 +3,8 @@
 One inner step is ``n_critic`` discriminator updates followed by one generator
 update, each on the task's K support images and a fresh batch of K generated ones
 (``algo.reuse_fake``: the generator update reuses the last discriminator update's).
-The loop over steps is a ``lax.scan`` whose ``unroll`` is a config value: on CPU, ops
-inside an XLA while loop run far slower than unrolled ones, while on accelerators a
-rolled loop compiles faster at little cost.  Everything is a pure function of
+The loop over steps is a ``lax.scan`` laid out (unroll, rematerialisation) by a
+``LoopLayout`` resolved once per program (``core.loop_layout``).  Everything is a pure function of
 (params, support, key), so it can be jitted, vmapped over tasks and differentiated
 (second-order MAML differentiates straight through it).
 
@@ -14,63 +13,20 @@ meta-learned), each update of the inner optimiser is scaled elementwise by it.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import operator
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from metagan_cli.config import AlgoConfig, LoopConfig, OptimConfig
+from metagan_cli.config import MetaLearnConfig, OptimConfig
 from metagan_cli.core.gan import Gan
+from metagan_cli.core.loop_layout import LoopLayout, resolve_layout
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.optim import make_inner_optimizer
 
 InnerLoop = Callable[[dict, jax.Array, jax.Array], tuple[dict, jax.Array]]
-
-
-def resolve_unroll(loop: LoopConfig, steps: int, backend: str | None = None,
-                   fast_in_loops: bool = False) -> int:
-    """The scan unroll factor.  'auto' on CPU: for a model whose ops run as fast inside
-    an XLA while loop as outside one (``fast_in_loops``: matmul convolutions) a short
-    unroll (``ROLLED_UNROLL``), which compiles in seconds; otherwise full unroll for
-    short loops (XLA's CPU while loop runs convolutions several times slower) and 10 for
-    long ones.  On accelerators 1 (faster compiles at little cost)."""
-    backend = backend or jax.default_backend()
-    if loop.scan_unroll == "full":
-        return max(steps, 1)
-    if loop.scan_unroll == "auto":
-        if backend == "cpu":
-            if fast_in_loops:
-                return min(ROLLED_UNROLL, max(steps, 1))
-            return max(steps, 1) if steps <= 20 else 10
-        return 1
-    return min(int(loop.scan_unroll), max(steps, 1))
-
-
-ROLLED_UNROLL = 1
-
-
-def fast_in_loops(model) -> bool:
-    """Whether the model's ops run about as fast inside an XLA while loop as outside
-    one on this backend (its convolutions are matmuls; see models.conv_impl)."""
-    from metagan_cli.core.models import conv_impl
-    return conv_impl(model) == "matmul"
-
-
-def resolve_loop_config(loop: LoopConfig, model, steps: int, second_order: bool = False,
-                        backend: str | None = None) -> LoopConfig:
-    """``loop`` with every 'auto' replaced by what it means for this model, number of
-    inner steps, order of differentiation and backend."""
-    backend = backend or jax.default_backend()
-    fast = fast_in_loops(model)
-    return dataclasses.replace(
-        loop, scan_unroll=resolve_unroll(loop, steps, backend, fast),
-        task_batching=(resolve_task_batching(backend, fast) if loop.task_batching == "auto"
-                       else loop.task_batching),
-        remat=remat_mode(loop, steps, second_order, backend))
 
 
 class GanUpdates:
@@ -146,8 +102,8 @@ class GanUpdates:
         return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
 
 
-def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
-    """``lax.scan`` of ``step(carry, key)`` with the configured unroll and remat.
+def scan_steps(step: Callable, carry, keys: jax.Array, layout: LoopLayout):
+    """``lax.scan`` of ``step(carry, key)`` with the layout's unroll and remat.
 
     Differentiating a scan keeps every step's intermediates for the backward pass.
     ``remat=step`` keeps only each step's carry and recomputes the rest (memory grows
@@ -157,14 +113,13 @@ def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
     more memory at 10 steps and minutes of compilation; see docs/BENCHMARKS.md.)
     """
     steps = keys.shape[0]
-    unroll = resolve_unroll(loop, steps)
-    mode = remat_mode(loop)
-    if mode == "none":
+    unroll = min(layout.unroll, max(steps, 1))
+    if layout.remat == "none":
         return jax.lax.scan(step, carry, keys, unroll=unroll)
     step = jax.checkpoint(step)
     size = math.isqrt(steps - 1) + 1 if steps > 1 else 1     # ceil(sqrt(steps))
     chunks = steps // size
-    if mode == "step" or chunks < 2:
+    if layout.remat == "step" or chunks < 2:
         return jax.lax.scan(step, carry, keys, unroll=unroll)
 
     @jax.checkpoint
@@ -180,59 +135,13 @@ def scan_steps(step: Callable, carry, keys: jax.Array, loop: LoopConfig):
     return carry, out
 
 
-REMAT_MODES = ("none", "step", "nested")
-
-
-def remat_mode(loop: LoopConfig, steps: int | None = None, second_order: bool = False,
-               backend: str | None = None) -> str:
-    """none | step | nested (``remat: true`` means step; ``auto``: see ``resolve_remat``)."""
-    if loop.remat is True:
-        return "step"
-    if loop.remat is False:
-        return "none"
-    if loop.remat == "auto":
-        return resolve_remat(steps, second_order, backend)
-    return str(loop.remat)
-
-
-NESTED_REMAT_ABOVE = 20    # remat=auto: second-order loops longer than this use remat=nested
-
-
-def resolve_remat(steps: int | None, second_order: bool, backend: str | None = None) -> str:
-    """remat=auto: nothing to rematerialise unless the step differentiates through the
-    inner loop (second-order MAML), which keeps every inner step's intermediates: then
-    ``nested`` for loops longer than ``NESTED_REMAT_ABOVE`` steps (about 2 sqrt(steps)
-    carries instead of steps x a step's intermediates), none for short ones (faster)."""
-    if second_order and steps is not None and steps > NESTED_REMAT_ABOVE:
-        return "nested"
-    return "none"
-
-
-def with_task_batching_resolved(cfg):
-    """A MetaLearnConfig whose loop.task_batching=auto is resolved for its model."""
-    if cfg.loop.task_batching != "auto":
-        return cfg
-    batching = resolve_task_batching(jax.default_backend(), fast_in_loops(cfg.model))
-    return dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, task_batching=batching))
-
-
-def resolve_loop(loop: LoopConfig, model, steps: int, second_order: bool = False,
-                 backend: str | None = None) -> dict:
-    """The loop structure 'auto' resolves to, as a dict (for logs and benchmarks)."""
-    backend = backend or jax.default_backend()
-    resolved = resolve_loop_config(loop, model, steps, second_order, backend)
-    return {"backend": backend, "scan_unroll": resolved.scan_unroll,
-            "task_batching": resolved.task_batching, "remat": resolved.remat}
-
-
-def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopConfig,
-                    steps: int, stop_gradients: bool = False) -> InnerLoop:
+def make_inner_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout, *,
+                    n_critic: int = 1, reuse_fake: bool = False,
+                    stop_gradients: bool = False) -> InnerLoop:
     """Returns ``adapt(params, support, key) -> (adapted {"g", "d"}, losses [steps, 2])``;
     losses are the (d_loss, g_loss) of each inner step."""
-    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients, algo.reuse_fake)
+    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients, reuse_fake)
     tx = updates.tx
-    loop = resolve_loop_config(loop, gan.model, steps,
-                               second_order=algo.name == "maml" and not stop_gradients)
 
     def adapt(params: dict, support: jax.Array, key: jax.Array):
         gan_params = {"g": params["g"], "d": params["d"]}
@@ -240,20 +149,18 @@ def make_inner_loop(gan: Gan, algo: AlgoConfig, optim: OptimConfig, loop: LoopCo
             return gan_params, jnp.zeros((0, 2), support.dtype)
         scale = params.get("inner_lr", {"g": optim.lr, "d": optim.lr})
         carry = (params["g"], params["d"], tx.init(params["g"]), tx.init(params["d"]))
-        step = lambda c, k: updates.gan_step(c, support, k, algo.n_critic, scale)
-        carry, losses = scan_steps(step, carry, jax.random.split(key, steps), loop)
+        step = lambda c, k: updates.gan_step(c, support, k, n_critic, scale)
+        carry, losses = scan_steps(step, carry, jax.random.split(key, steps), layout)
         return {"g": carry[0], "d": carry[1]}, losses
 
     return adapt
 
 
-def make_discriminator_loop(gan: Gan, optim: OptimConfig, loop: LoopConfig,
-                            steps: int, stop_gradients: bool = False) -> Callable:
+def make_discriminator_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout,
+                            stop_gradients: bool = False) -> Callable:
     """``adapt_d(d_params, g_params, real, key) -> d_params``: ``steps`` discriminator
     updates against a fixed generator (DAWSON's query-adapted critic)."""
     updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
-    loop = resolve_loop_config(loop, gan.model, steps,
-                               second_order=not stop_gradients)   # (used by MAML only)
 
     def adapt_d(d_params, g_params, real, key, scale=optim.lr):
         def step(carry, k):
@@ -263,38 +170,16 @@ def make_discriminator_loop(gan: Gan, optim: OptimConfig, loop: LoopConfig,
         if steps == 0:
             return d_params
         (d_params, _), _ = scan_steps(step, (d_params, updates.tx.init(d_params)),
-                                      jax.random.split(key, steps), loop)
+                                      jax.random.split(key, steps), layout)
         return d_params
 
     return adapt_d
 
 
-def resolve_task_batching(backend: str, fast_in_loops: bool = False) -> str:
-    """task_batching=auto: per-task weights under vmap become grouped convolutions,
-    slow on CPU and right on accelerators.  On CPU, a model that runs as fast inside a
-    while loop maps over tasks (one task's program compiled once, one task's memory at
-    a time); others unroll the tasks."""
-    if backend != "cpu":
-        return "vmap"
-    return "map" if fast_in_loops else "unrolled"
-
-
-def map_over_tasks(fn: Callable, batching: str, backend: str | None = None,
-                   fast_in_loops: bool = False) -> Callable:
-    """Applies ``fn`` to each task along axis 0 of every argument and stacks the results.
-
-    vmap turns per-task weights into grouped convolutions (good on accelerators, slow
-    on CPU); ``unrolled`` traces one copy per task; ``map`` is a rolled lax.map.
-    """
-    if batching == "auto":
-        batching = resolve_task_batching(backend or jax.default_backend(), fast_in_loops)
-    if batching == "vmap":
-        return jax.vmap(fn)
-    if batching == "map":
-        return lambda *args: jax.lax.map(lambda a: fn(*a), args)
-
-    def unrolled(*args):
-        n = jax.tree_util.tree_leaves(args)[0].shape[0]
-        outs = [fn(*jax.tree_util.tree_map(operator.itemgetter(i), args)) for i in range(n)]
-        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
-    return unrolled
+def make_adaptation(gan: Gan, cfg: MetaLearnConfig, steps: int) -> InnerLoop:
+    """The run's own inner loop (its optimiser, n_critic, reuse_fake) for ``steps``
+    steps, laid out for adaptation alone (no differentiation through it): what adapt,
+    training grids and eval adapt a meta-learned initialisation with."""
+    layout = resolve_layout(cfg.loop, cfg.model, steps)
+    return make_inner_loop(gan, cfg.inner_optim, steps, layout, n_critic=cfg.algo.n_critic,
+                           reuse_fake=cfg.algo.reuse_fake)

@@ -13,12 +13,14 @@ which enters its loss with a minus sign.  See docs/objective.md.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from metagan_cli.config import GanLossConfig
+from metagan_cli.core.registry import Registry
 
 DiscriminatorApply = Callable[[dict, jax.Array], tuple[jax.Array, jax.Array | None]]
 
@@ -40,19 +42,41 @@ def gradient_penalty(d_apply: DiscriminatorApply, d_params, real, fake, key) -> 
     return jnp.mean((norms - 1.0) ** 2)
 
 
+@dataclass(frozen=True)
+class GanLoss:
+    """A GAN loss: what D minimises from its logits on real and generated images, and
+    what G minimises from D's logits on generated ones; ``gradient_penalty``: add
+    ``gan_loss.gp_weight`` x the WGAN-GP penalty to D's loss."""
+    name: str
+    discriminator: Callable[[jax.Array, jax.Array], jax.Array]
+    generator: Callable[[jax.Array], jax.Array]
+    gradient_penalty: bool = False
+
+
+GAN_LOSSES: Registry[GanLoss] = Registry("gan_loss.kind")
+GAN_LOSSES.register(GanLoss(
+    "nonsaturating",
+    discriminator=lambda real, fake: jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake)),
+    generator=lambda fake: jnp.mean(jax.nn.softplus(-fake))))
+GAN_LOSSES.register(GanLoss(
+    "hinge",
+    discriminator=lambda real, fake: jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake)),
+    generator=lambda fake: -jnp.mean(fake)))
+GAN_LOSSES.register(GanLoss(
+    "wgan_gp",
+    discriminator=lambda real, fake: jnp.mean(fake) - jnp.mean(real),
+    generator=lambda fake: -jnp.mean(fake),
+    gradient_penalty=True))
+
+
 def discriminator_loss(cfg: GanLossConfig, d_apply: DiscriminatorApply, d_params,
                        real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+    kind = GAN_LOSSES.get(cfg.kind)
     real_logit, real_aux = d_apply(d_params, real)
     fake_logit, _ = d_apply(d_params, fake)
-    if cfg.kind == "nonsaturating":
-        loss = jnp.mean(jax.nn.softplus(-real_logit)) + jnp.mean(jax.nn.softplus(fake_logit))
-    elif cfg.kind == "hinge":
-        loss = jnp.mean(jax.nn.relu(1.0 - real_logit)) + jnp.mean(jax.nn.relu(1.0 + fake_logit))
-    elif cfg.kind == "wgan_gp":
-        loss = (jnp.mean(fake_logit) - jnp.mean(real_logit)
-                + cfg.gp_weight * gradient_penalty(d_apply, d_params, real, fake, key))
-    else:
-        raise ValueError(f"unknown GAN loss {cfg.kind!r}")
+    loss = kind.discriminator(real_logit, fake_logit)
+    if kind.gradient_penalty:
+        loss = loss + cfg.gp_weight * gradient_penalty(d_apply, d_params, real, fake, key)
     if cfg.kl_weight > 0.0:
         loss = loss - cfg.kl_weight * kl_to_marginal(real_aux)
     return loss
@@ -61,8 +85,4 @@ def discriminator_loss(cfg: GanLossConfig, d_apply: DiscriminatorApply, d_params
 def generator_loss(cfg: GanLossConfig, d_apply: DiscriminatorApply, d_params,
                    fake: jax.Array) -> jax.Array:
     fake_logit, _ = d_apply(d_params, fake)
-    if cfg.kind == "nonsaturating":
-        return jnp.mean(jax.nn.softplus(-fake_logit))
-    if cfg.kind in ("hinge", "wgan_gp"):
-        return -jnp.mean(fake_logit)
-    raise ValueError(f"unknown GAN loss {cfg.kind!r}")
+    return GAN_LOSSES.get(cfg.kind).generator(fake_logit)

@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from metagan_cli.config import MetaLearnConfig
-from metagan_cli.core.baselines import init_pretrain_optimizer
+from metagan_cli.core.algorithms import algorithm
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.optim import make_optimizer
 
 # fold_in tags that keep the independent random streams of one seed apart
 INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, ADAPT_STREAM, EVAL_STREAM = range(5)
@@ -39,11 +38,7 @@ def init_meta_params(cfg: MetaLearnConfig, gan: Gan) -> dict:
 
 def init_meta_state(cfg: MetaLearnConfig, gan: Gan) -> dict:
     params = init_meta_params(cfg, gan)
-    if cfg.algo.name == "pretrain":
-        outer_opt = init_pretrain_optimizer(cfg, params)
-    else:
-        outer_opt = make_optimizer(cfg.outer_optim).init(params)
     return {"step": jnp.zeros((), jnp.int32),
             "params": params,
-            "outer_opt": outer_opt,
+            "outer_opt": algorithm(cfg).init_outer_state(cfg, params),
             "key": jax.random.fold_in(root_key(cfg.seed), TRAIN_STREAM)}

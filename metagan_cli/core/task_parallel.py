@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from metagan_cli.core.inner_loop import map_over_tasks
+from metagan_cli.core.loop_layout import map_over_tasks
 
 TASK_AXIS = "tasks"
 

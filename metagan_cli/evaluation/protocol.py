@@ -26,7 +26,7 @@ import numpy as np
 from metagan_cli.config import ClassificationConfig, LowDataConfig
 from metagan_cli.data.imaging import to_model_input
 from metagan_cli.evaluation import metrics as M
-from metagan_cli.evaluation.baselines import Trajectory, copy_shots
+from metagan_cli.evaluation.methods import Trajectory, copy_shots
 from metagan_cli.evaluation.evaluator import Evaluator
 
 # fold_in tags inside the eval key

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from metagan_cli.core.episodes import sample_from_class
-from metagan_cli.core.inner_loop import make_inner_loop
+from metagan_cli.core.inner_loop import make_adaptation
 from metagan_cli.core.meta_state import ADAPT_STREAM, SAMPLE_STREAM, root_key
 from metagan_cli.data.imaging import load_image_folder
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
@@ -67,7 +67,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
         support = folder_support(cfg, images_dir, shots)
     log.info("adapting %s to %d support images for %d steps", source_dir, len(support), steps)
 
-    adapt_fn = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, steps))
+    adapt_fn = jax.jit(make_adaptation(gan, cfg, steps))
     key = jax.random.fold_in(root_key(seed), ADAPT_STREAM)
     adapted, losses = adapt_fn(params, support, jax.random.fold_in(key, 1))
 

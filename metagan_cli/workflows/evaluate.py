@@ -22,6 +22,8 @@ import numpy as np
 
 from metagan_cli import __version__
 from metagan_cli.config import ConfigError, EvalConfig, MetaLearnConfig, eval_config, to_dict
+from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
+from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
 from metagan_cli.data.cache import cache_dir
@@ -29,7 +31,7 @@ from metagan_cli.data.tasks import load_task
 from metagan_cli.errors import UserError
 from metagan_cli.evaluation import protocol as P
 from metagan_cli.evaluation import report, summary, tuning
-from metagan_cli.evaluation.baselines import (COPY, PRETRAIN, SCRATCH, Trajectory, pretrain_config,
+from metagan_cli.evaluation.methods import (COPY, PRETRAIN, SCRATCH, Trajectory, pretrain_config,
                                               same_architecture, sample_fn, with_inner_optimiser)
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
@@ -145,7 +147,8 @@ class _Pretrained:
     def for_run(self, run: Run) -> tuple[dict, dict]:
         if self.choice == "train":
             from metagan_cli.workflows.meta_train import meta_train
-            name = f"pretrain_seed{run.cfg.seed}" if self.several else "pretrain"
+            base = PRETRAIN_ALGORITHM.name
+            name = f"{base}_seed{run.cfg.seed}" if self.several else base
             pcfg = pretrain_config(run.cfg, run.step)
             log.info("training the pretrain baseline with the evaluated checkpoint's budget "
                      "(%d steps x %d GAN steps) into %s", pcfg.train.steps, pcfg.algo.inner_steps,
@@ -157,7 +160,7 @@ class _Pretrained:
                             "inner_steps": pcfg.algo.inner_steps, "evaluated_step": run.step}
         if self._given is None:
             _, info, pcfg, _, params = load_run(self.choice)
-            if info["kind"] != "meta-train" or pcfg.algo.name != "pretrain":
+            if info["kind"] != "meta-train" or pcfg.algo.name != PRETRAIN_ALGORITHM.name:
                 raise UserError(f"eval.baselines.pretrain={self.choice} is not an algo=pretrain run dir "
                                 f"(it is {info['kind']} with algo={pcfg.algo.name})")
             if not same_architecture(pcfg, run.cfg):
@@ -231,8 +234,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
     evaluated = f"{cfg.algo.name} (evaluated)"
     init_scratch = jax.jit(gan.init)
-    with_scratch = ev.baselines.scratch and cfg.algo.name != "scratch"
-    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name != "pretrain"
+    with_scratch = ev.baselines.scratch and cfg.algo.name != SCRATCH_ALGORITHM.name
+    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name != PRETRAIN_ALGORITHM.name
 
     # one compiled trajectory per optimiser family; the learning rate is an argument
     families = {}
@@ -337,9 +340,9 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "evaluator": evaluator.describe(),
         "reference_classifier": reference.describe() if reference else None,
         "pretrain_baseline": first_pretrain or ({"source": "the evaluated run is itself algo=pretrain"}
-                                                if cfg.algo.name == "pretrain" else None),
+                                                if cfg.algo.name == PRETRAIN_ALGORITHM.name else None),
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
-                             "the evaluated run is itself algo=scratch" if cfg.algo.name == "scratch" else None),
+                             "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
         "versions": _versions(), "time_s": round(elapsed, 1)}
     result = {"records": records, "metadata": metadata}

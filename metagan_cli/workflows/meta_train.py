@@ -13,17 +13,18 @@ import jax
 import jax.numpy as jnp
 
 from metagan_cli.config import MetaLearnConfig, to_dict
-from metagan_cli.core.algorithms import has_task_axis, make_meta_step, trains
+from metagan_cli.core.algorithms import algorithm, make_meta_step
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
+from metagan_cli.cluster.devices import meta_batch_mesh
 from metagan_cli.cluster.distributed import any_process, is_main_process, local_copy, to_host
 from metagan_cli.cluster.preemption import PreemptionWatch
 from metagan_cli.cluster.run_lock import RunDirLock
-from metagan_cli.core.task_parallel import replicated, task_mesh
+from metagan_cli.core.task_parallel import replicated
 from metagan_cli.errors import TrainingDiverged, UserError
 from metagan_cli.runs.checkpoints import Checkpoints
-from metagan_cli.runs.metrics import MetricsLog
+from metagan_cli.runs.metrics_log import MetricsLog
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info, write_run_info
 from metagan_cli.workflows.training_grid import TrainingGrid
@@ -60,16 +61,16 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     gan = Gan(cfg.model, cfg.gan_loss)
     data = load_task(cfg)
     cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
-    if cfg.algo.name in ("maml", "fomaml"):
-        check_enough_images(data, data.train_classes, cfg.shots + cfg.algo.queries,
-                            f"shots + algo.queries = {cfg.shots} + {cfg.algo.queries}")
-    else:
-        check_enough_images(data, data.train_classes, cfg.shots, f"shots={cfg.shots}")
-    if cfg.algo.name == "maml" and cfg.gan_loss.kind == "wgan_gp" and cfg.algo.inner_steps:
+    record = algorithm(cfg)
+    needed = record.images_per_task(cfg)
+    check_enough_images(data, data.train_classes, needed,
+                        f"shots + algo.queries = {cfg.shots} + {cfg.algo.queries}"
+                        if record.needs_queries else f"shots={cfg.shots}")
+    if record.second_order and cfg.gan_loss.kind == "wgan_gp" and cfg.algo.inner_steps:
         log.warning("second-order MAML through WGAN-GP differentiates the gradient penalty "
                     "twice more (third-order derivatives): expect several times the time and "
-                    "memory of algo=fomaml or algo=reptile, the first-order choices")
-    mesh = _task_mesh(cfg) if shard_tasks else None
+                    "memory of a first-order algorithm (algo=fomaml or algo=reptile)")
+    mesh = meta_batch_mesh(cfg, shard_tasks)
     local_data = to_class_images(data)      # on this process's default device: sample grids
     device_data = local_data
     classes = jnp.asarray(data.train_classes, jnp.int32)
@@ -88,15 +89,14 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     if main:
         write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
 
-    if not trains(cfg):
+    if not record.trains:
         return _save_initialisation(run_dir, cfg, gan, state, local_data, data,
                                     checkpoints, main)
 
-    donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
-    step_fn = jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
+    step_fn = jitted_meta_step(cfg, gan, mesh)
     grid = TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names) if main else None
-    # GAN steps per meta-step (pretrain's steps each see meta_batch times more images)
-    inner_per_step = cfg.algo.inner_steps * (1 if cfg.algo.name == "pretrain" else cfg.algo.meta_batch)
+    # GAN steps per meta-step (without a task axis, each step sees meta_batch times more images)
+    inner_per_step = cfg.algo.inner_steps * record.tasks_per_step(cfg)
 
     metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
     progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
@@ -149,17 +149,11 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     return record
 
 
-def _task_mesh(cfg: MetaLearnConfig):
-    """A mesh over every device when there are several; None on one device."""
-    devices = jax.device_count()
-    if devices == 1 or not has_task_axis(cfg):
-        return None
-    if cfg.algo.meta_batch % devices:
-        cpu = ", distributed.cpu_devices=auto" if jax.default_backend() == "cpu" else ""
-        raise UserError(f"algo.meta_batch={cfg.algo.meta_batch} does not split over {devices} "
-                        f"devices; use a multiple of {devices}{cpu}, or distributed.shard_tasks=false")
-    log.info("sharding %d tasks per meta-step over %d devices", cfg.algo.meta_batch, devices)
-    return task_mesh()
+def jitted_meta_step(cfg: MetaLearnConfig, gan: Gan, mesh=None):
+    """The function meta-train runs each meta-step (scripts/bench.py times it too):
+    ``(state, data, classes) -> (state, metrics, finite)``."""
+    donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
+    return jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
 
 
 def _with_finite_check(step):
@@ -186,9 +180,10 @@ def _stop_if_diverged(finite, step: int, checkpoints: Checkpoints) -> None:
 
 
 def _save_initialisation(run_dir, cfg, gan, state, device_data, data, checkpoints, main) -> dict:
-    """algo=scratch: the run holds the random initialisation, so that adapt, sample and
-    eval treat "no meta-learning" exactly like any meta-learned initialisation."""
-    log.info("algo=scratch: saving the random initialisation (no meta-training)")
+    """An algorithm without a meta-step (algo=scratch): the run holds the random
+    initialisation, so that adapt, sample and eval treat "no meta-learning" exactly like
+    any meta-learned initialisation."""
+    log.info("algo=%s: saving the random initialisation (no meta-training)", cfg.algo.name)
     try:
         if main:
             grid = TrainingGrid(cfg, gan, device_data, data.validation_classes, data.class_names)

@@ -12,7 +12,7 @@ from PIL import Image
 from metagan_cli.config import MetaLearnConfig
 from metagan_cli.core.episodes import ClassImages, sample_from_class
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.inner_loop import make_inner_loop
+from metagan_cli.core.inner_loop import make_adaptation
 from metagan_cli.core.meta_state import SAMPLE_STREAM, root_key
 from metagan_cli.runs import images
 
@@ -34,7 +34,7 @@ class TrainingGrid:
         self.adapt_key = adapt_key
         self.steps = cfg.algo.inner_steps
         self._generate = jax.jit(gan.generate)
-        self._adapt = jax.jit(make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, self.steps))
+        self._adapt = jax.jit(make_adaptation(gan, cfg, self.steps))
 
     def save(self, path, params: dict) -> Image.Image:
         rows = [("samples of the meta-learned initialisation",

@@ -25,13 +25,16 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from metagan_cli.config import LoopConfig, MetaLearnConfig
+from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
+from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import GanUpdates, scan_steps
+from metagan_cli.core.loop_layout import LoopLayout
 from metagan_cli.core.optim import make_inner_optimizer
 
 COPY = "copy the shots"
-SCRATCH = "scratch"
+SCRATCH = SCRATCH_ALGORITHM.name          # the baseline is that algorithm's initialisation
 PRETRAIN = "pretrain + fine-tune"
 
 
@@ -60,11 +63,11 @@ class Trajectory:
         self._tx = updates.tx
         n_critic = cfg.algo.n_critic
         # a chunk of <= 10 steps is unrolled on CPU (fast straight-line code, short compile)
-        loop = LoopConfig(scan_unroll=min(chunk, 10), task_batching="unrolled", remat=False)
+        layout = LoopLayout(unroll=min(chunk, 10), task_batching="unrolled", remat="none")
 
         def advance(carry, support, keys, scale):
             step = lambda c, k: updates.gan_step(c, support, k, n_critic, scale)
-            carry, _ = scan_steps(step, carry, keys, loop)
+            carry, _ = scan_steps(step, carry, keys, layout)
             return carry
 
         self._advance = jax.jit(advance)
@@ -98,7 +101,7 @@ def pretrain_config(cfg: MetaLearnConfig, steps: int) -> MetaLearnConfig:
     ``steps`` meta-steps of algo.inner_steps GAN steps, each on meta_batch x shots
     pooled images, as many images per GAN step as the meta-learner's tasks see."""
     import dataclasses
-    algo = dataclasses.replace(cfg.algo, name="pretrain", learn_inner_lr=False)
+    algo = dataclasses.replace(cfg.algo, name=PRETRAIN_ALGORITHM.name, learn_inner_lr=False)
     train = dataclasses.replace(cfg.train, steps=max(int(steps), 1))
     return dataclasses.replace(cfg, algo=algo, train=train)
 

@@ -19,28 +19,33 @@ Outer objectives (``algo.outer_objective``):
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
-
 from jax.sharding import Mesh
 
 from metagan_cli.config import MetaLearnConfig
-from metagan_cli.core.episodes import ClassImages, sample_episodes
+from metagan_cli.core.algorithms import ALGORITHMS, Algorithm, MetaStep, draw_tasks, outer_update
+from metagan_cli.core.episodes import ClassImages
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop
+from metagan_cli.core.loop_layout import LoopLayout
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.optim import make_optimizer
 from metagan_cli.core.task_parallel import mean_over_tasks
 
 
-def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, stop_gradients: bool = False) -> Callable:
+OUTER_OBJECTIVES = ("gan", "dawson")
+
+
+def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout,
+                      stop_gradients: bool = False) -> Callable:
     """``losses(adapted, query, key, scale) -> [d_query_loss, g_query_loss]``;
     ``stop_gradients`` makes DAWSON's critic updates constants (first order)."""
     critic_steps = cfg.algo.inner_steps * cfg.algo.n_critic
-    adapt_critic = make_discriminator_loop(gan, cfg.inner_optim, cfg.loop, critic_steps,
+    adapt_critic = make_discriminator_loop(gan, cfg.inner_optim, critic_steps, layout,
                                            stop_gradients)
 
     def losses(adapted: dict, query: jax.Array, key: jax.Array, d_scale=None) -> jax.Array:
@@ -69,13 +74,14 @@ def _own_player(grad_of_d_loss: dict, grad_of_g_loss: dict) -> dict:
     return out
 
 
-def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
+def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, first_order: bool,
                             stop_inner_gradients: bool = False) -> Callable:
     """``meta_grad(params, support, query, key) -> (gradient like params, query losses [2],
     inner losses [steps, 2])`` for one task."""
-    inner = make_inner_loop(gan, cfg.algo, cfg.inner_optim, cfg.loop, cfg.algo.inner_steps,
+    inner = make_inner_loop(gan, cfg.inner_optim, cfg.algo.inner_steps, layout,
+                            n_critic=cfg.algo.n_critic, reuse_fake=cfg.algo.reuse_fake,
                             stop_gradients=stop_inner_gradients)
-    outer = make_outer_losses(cfg, gan, stop_gradients=first_order or stop_inner_gradients)
+    outer = make_outer_losses(cfg, gan, layout, stop_gradients=first_order or stop_inner_gradients)
 
     def meta_grad(params, support, query, key):
         adapt_key, outer_key = jax.random.split(key)
@@ -105,31 +111,30 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
     return meta_grad
 
 
-def make_maml_step(cfg: MetaLearnConfig, gan: Gan, first_order: bool,
-                   mesh: Mesh | None = None) -> Callable:
-    """Returns ``step(state, data, classes) -> (state, metrics)``, ready to jit; with a
-    ``mesh`` of several devices the meta-batch of tasks is sharded over it."""
-    task_grad = make_task_meta_gradient(cfg, gan, first_order)
+def make_maml_step(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, mesh: Mesh | None = None,
+                   *, first_order: bool) -> MetaStep:
+    """``step(state, data, classes) -> (state, metrics)``; with a ``mesh`` of several
+    devices the meta-batch of tasks is sharded over it."""
+    task_grad = make_task_meta_gradient(cfg, gan, layout, first_order)
     outer_tx = make_optimizer(cfg.outer_optim)
-    mean_task_grad = mean_over_tasks(task_grad, cfg.loop.task_batching, mesh)
+    mean_task_grad = mean_over_tasks(task_grad, layout.task_batching, mesh)
 
     def step(state: dict, data: ClassImages, classes: jax.Array):
-        key = jax.random.fold_in(state["key"], state["step"])
-        episode_key, inner_key = jax.random.split(key)
-        _, support, query = sample_episodes(episode_key, data, classes, cfg.algo.meta_batch,
-                                            cfg.shots, cfg.algo.queries)
-        task_keys = jax.random.split(inner_key, cfg.algo.meta_batch)
-        params = state["params"]
-        grad, query_losses, inner_losses = mean_task_grad(params, support, query, task_keys)
-        updates, outer_opt = outer_tx.update(grad, state["outer_opt"], params)
-        new_state = {**state, "step": state["step"] + 1,
-                     "params": optax.apply_updates(params, updates), "outer_opt": outer_opt}
+        tasks = draw_tasks(state, data, classes, cfg.algo.meta_batch, cfg.shots, cfg.algo.queries)
+        grad, query_losses, inner_losses = mean_task_grad(state["params"], tasks.support, tasks.query,
+                                                          tasks.keys)
         if not inner_losses.size:        # no inner steps: the query losses are all there is
             inner_losses = query_losses
         metrics = {"d_loss": jnp.mean(inner_losses[..., 0]),
                    "g_loss": jnp.mean(inner_losses[..., 1]),
                    "query_d_loss": query_losses[0],
                    "query_g_loss": query_losses[1]}
-        return new_state, metrics
+        return outer_update(state, grad, outer_tx), metrics
 
     return step
+
+
+ALGORITHMS.register(Algorithm("maml", functools.partial(make_maml_step, first_order=False),
+                              needs_queries=True, second_order=True))
+ALGORITHMS.register(Algorithm("fomaml", functools.partial(make_maml_step, first_order=True),
+                              needs_queries=True))
