@@ -107,9 +107,14 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     try:
         with PreemptionWatch() as preemption:
             for step in range(start + 1, cfg.train.steps + 1):
-                state, metrics, finite = step_fn(state, device_data, classes)
+                if window_t is None:               # the first call compiles: say so, keep it out of rates
+                    with progress.waiting("compiling the meta-step"):
+                        state, metrics, finite = step_fn(state, device_data, classes)
+                        jax.block_until_ready(finite)
+                else:
+                    state, metrics, finite = step_fn(state, device_data, classes)
                 _stop_if_diverged(finite, step, checkpoints)
-                if window_t is None:               # the first call compiles: keep it out of rates
+                if window_t is None:
                     compile_s = time.perf_counter() - t_start
                     log.info("compiled the meta-step in %.1f s", compile_s)
                     window_start, window_t = step, time.perf_counter()
