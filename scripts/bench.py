@@ -26,7 +26,9 @@ meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
 
 ``--compare`` runs the PyTorch reference script (``--reference``) in a subprocess,
 alternating with rounds of the JAX step, and prints a "ratio" line: the median over
-rounds of torch seconds per meta-step / JAX seconds per meta-step.  Each round also
+rounds of torch seconds per meta-step / JAX seconds per meta-step.  With ``--separate``
+the JAX side of each round runs in a fresh process too (each side alone on the machine,
+nothing of the other resident).  Each round also
 records the host's speed before and after it (``host_gflop_per_s``, a small matmul) and
 the CPU time the hypervisor took during the PyTorch run (``torch_cpu_steal``); when the
 probe or the round ratios move by more than 25% the script says so on stderr.
@@ -91,6 +93,9 @@ def parse_args(argv=None):
     ap.add_argument("--compare", action="store_true",
                     help="alternate rounds of the JAX step and the PyTorch reference; print ratios")
     ap.add_argument("--rounds", type=int, default=3, help="--compare: alternating rounds")
+    ap.add_argument("--separate", action="store_true",
+                    help="--compare: run the JAX side of each round in a fresh process too, so "
+                         "each side runs alone on the machine (compiling again every round)")
     ap.add_argument("--reference", default=str(DEFAULT_REFERENCE),
                     help="the PyTorch reference script (default: ../shared/bench/torch_reference.py)")
     ap.add_argument("--peak", action="store_true",
@@ -324,8 +329,23 @@ def torch_round(a, steps: int) -> dict:
            "--outer-lr", str(a.outer_lr), "--steps", str(steps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rec = json.loads(out.strip().splitlines()[-1])
-    rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    if not a.separate:     # otherwise the children's peak includes the JAX processes
+        rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     return rec
+
+
+def jax_round(a) -> dict:
+    """One run of metagan's step in a fresh process (``--compare --separate``): its record."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--algo", a.algo,
+           "--inner-steps", str(a.inner_steps), "--meta-batch", str(a.meta_batch),
+           "--batch", str(a.batch), "--z-dim", str(a.z_dim), "--channels", str(a.channels),
+           "--inner-lr", str(a.inner_lr), "--outer-lr", str(a.outer_lr), "--steps", str(a.steps),
+           "--scan-unroll", str(a.scan_unroll), "--task-batching", a.task_batching,
+           "--remat", a.remat, "--cpu-devices", a.cpu_devices]
+    if not a.reuse_fake:
+        cmd.append("--fresh-fake")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def emit(rec: dict) -> None:
@@ -351,7 +371,9 @@ def main(argv=None) -> None:
             Path(a.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
         return
     load = os.getloadavg()[0]
-    bench = JaxBench(a)
+    if a.separate and not a.compare:
+        sys.exit("bench.py: --separate goes with --compare")
+    bench = None if a.separate else JaxBench(a)
     if a.peak:
         emit({"impl": "matmul_peak", "gflop_per_s": round(matmul_peak_flops() / 1e9, 1)})
     if a.memory_only:
@@ -367,10 +389,14 @@ def main(argv=None) -> None:
     # The host's own speed is probed around every round (a small matmul: a slow period of
     # a virtual machine shows as a drop, with or without CPU steal), so a round timed in
     # such a period is visible in the records instead of hiding in a single ratio.
-    jax_times, torch_times, torch_recs, probes = [], [], [], []
+    jax_times, torch_times, jax_recs, torch_recs, probes = [], [], [], [], []
     for r in range(a.rounds):
         before = host_probe()
-        jax_times.append(bench.run(a.steps))
+        if a.separate:
+            jax_recs.append(jax_round(a))
+            jax_times.append(jax_recs[-1]["meta_step_s"])
+        else:
+            jax_times.append(bench.run(a.steps))
         steal = cpu_steal()
         rec = torch_round(a, a.torch_steps or a.steps)
         after = host_probe()
@@ -382,14 +408,21 @@ def main(argv=None) -> None:
               "torch_cpu_steal": round(cpu_steal() - steal, 3) if steal is not None else None,
               "load_1min": round(os.getloadavg()[0], 2)})
     jax_s, torch_s = statistics.median(jax_times), statistics.median(torch_times)
-    jax_rec = bench.record(jax_s)
+    if a.separate:
+        jax_rec = {**jax_recs[-1], "meta_step_s": round(jax_s, 4),
+                   "inner_steps_per_s": round(a.inner_steps * a.meta_batch / jax_s, 1),
+                   "first_step_s": round(statistics.median(j["first_step_s"] for j in jax_recs), 3),
+                   "model_gflop_per_s": round(model_flops_per_inner_step(a.batch, a.z_dim, a.channels)
+                                              * a.inner_steps * a.meta_batch / jax_s / 1e9, 1)}
+    else:
+        jax_rec = bench.record(jax_s)
     torch_rec = {**torch_recs[-1], "meta_step_s": round(torch_s, 4),
                  "inner_steps_per_s": round(a.inner_steps * a.meta_batch / torch_s, 1),
                  "first_step_s": round(statistics.median(t["first_step_s"] for t in torch_recs), 3)}
     emit(jax_rec)
     emit(torch_rec)
     emit({"impl": "ratio", "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
-          "batch": a.batch, "rounds": a.rounds,
+          "batch": a.batch, "rounds": a.rounds, "separate": a.separate,
           "speedup": round(torch_s / jax_s, 2),
           "speedup_per_round": [round(t / j, 2) for j, t in zip(jax_times, torch_times)],
           "jax_first_step_s": jax_rec["first_step_s"], "torch_first_step_s": torch_rec["first_step_s"],

@@ -134,9 +134,11 @@ def test_bench_smoke(capsys):
     assert bench.model_flops_per_inner_step(8) > 1e9
 
 
-def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, capsys):
+@pytest.mark.parametrize("separate", [[], ["--separate"]], ids=["jax_in_process", "separate"])
+def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, capsys, separate):
     """--compare's harness, with a stand-in for the PyTorch script (any script printing
-    the reference's JSON line): the ratio of medians, per-round ratios and host probes."""
+    the reference's JSON line): the ratio of medians, per-round ratios and host probes;
+    with --separate the JAX side of each round runs in its own process."""
     fake = tmp_path / "reference.py"
     fake.write_text("import json\nprint(json.dumps({'impl': 'torch', 'meta_step_s': 0.5, "
                     "'first_step_s': 1.0}))\n")
@@ -147,13 +149,16 @@ def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, c
         sys.path.remove(str(SCRIPTS))
     bench.main(["--algo", "reptile", "--inner-steps", "1", "--meta-batch", "1", "--batch", "2",
                 "--channels", "4", "--z-dim", "4", "--steps", "1", "--compare", "--rounds", "2",
-                "--reference", str(fake)])
+                "--reference", str(fake), *separate])
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     rounds = [r for r in records if "round" in r]
     assert [r["round"] for r in rounds] == [0, 1]
     assert all(len(r["host_gflop_per_s"]) == 2 and min(r["host_gflop_per_s"]) > 0 for r in rounds)
     ratio = records[-1]
     assert ratio["impl"] == "ratio" and len(ratio["speedup_per_round"]) == 2
+    assert ratio["separate"] == bool(separate)
+    jax_record = next(r for r in records if r.get("impl") == "jax")
+    assert jax_record["loop"] and jax_record["inner_steps_per_s"] > 0
     # the stand-in takes 0.5 s per step, the tiny JAX step far less
     assert min(ratio["speedup_per_round"]) <= ratio["speedup"] <= max(ratio["speedup_per_round"])
     assert ratio["speedup"] > 1

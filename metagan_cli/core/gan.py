@@ -26,8 +26,8 @@ class Gan:
     def _init(self, key: jax.Array) -> dict:
         g_key, d_key = jax.random.split(key)
         size, ch = self.model.image_size, self.model.channels
-        z = jax.numpy.zeros((1, self.model.z_dim))
-        x = jax.numpy.zeros((1, size, size, ch))
+        z = jax.numpy.zeros((1, self.model.z_dim), jax.numpy.float32)   # float32 under x64 too
+        x = jax.numpy.zeros((1, size, size, ch), jax.numpy.float32)
         return {"g": generator(self.model).init(g_key, z)["params"],
                 "d": discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
 
