@@ -217,7 +217,7 @@ class JaxBench:
         from metagan_cli.core.task_parallel import replicated
         from metagan_cli.workflows.meta_train import jitted_meta_step
         self.a, self.jax = a, jax
-        gan = Gan(self.cfg.model, self.cfg.gan_loss)
+        gan = Gan.of(self.cfg)
         self.state = init_meta_state(self.cfg, gan)
         self.data, self.classes = random_task_data(self.cfg)
         mesh = meta_batch_mesh(self.cfg)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import jax
 
-from metagan_cli.config import GanLossConfig, ModelConfig
+from metagan_cli.config import AugmentConfig, GanLossConfig, MetaLearnConfig, ModelConfig
+from metagan_cli.core.augment import augment
 from metagan_cli.core.models import discriminator, generator
 
 
@@ -15,6 +16,11 @@ from metagan_cli.core.models import discriminator, generator
 class Gan:
     model: ModelConfig
     loss: GanLossConfig
+    augment: AugmentConfig = AugmentConfig()   # what D's inputs go through in training
+
+    @classmethod
+    def of(cls, cfg: MetaLearnConfig) -> "Gan":
+        return cls(cfg.model, cfg.gan_loss, cfg.augment)
 
     @property
     def aux_classes(self) -> int:
@@ -36,6 +42,11 @@ class Gan:
 
     def discriminate(self, d_params, x: jax.Array):
         return discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
+
+    def for_discriminator(self, x: jax.Array, key: jax.Array) -> jax.Array:
+        """``x`` as D sees it in training: through the augmentation, if any (each call
+        with its own key; without augmentation ``x`` itself)."""
+        return augment(x, key, self.augment) if self.augment.on else x
 
     def latents(self, key: jax.Array, n: int) -> jax.Array:
         return jax.random.normal(key, (n, self.model.z_dim))

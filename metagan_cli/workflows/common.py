@@ -40,7 +40,7 @@ def adapted_state_like(params: dict) -> dict:
 def load_run(path) -> tuple[Path, dict, MetaLearnConfig, Gan, dict]:
     """``checkpoint=PATH`` -> (run dir, run.json, config, gan, parameters {"g", "d"})."""
     run_dir, info, cfg = read_run_info(path)
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     checkpoints = Checkpoints(run_dir, read_only=True)
     if checkpoints.latest_step() is None:
         raise UserError(f"checkpoint={path} has no finished checkpoint; let meta-train save one first")

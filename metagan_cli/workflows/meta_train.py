@@ -60,7 +60,7 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path, shard_tasks: bool = Tr
 
 
 def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bool) -> dict:
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     data = load_task(cfg)
     cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
     record = algorithm(cfg)
