@@ -180,8 +180,8 @@ def test_bench_profile_lists_ops_and_the_matmul_share():
 @pytest.mark.slow
 def test_matrix_short_first_steps_stay_within_3x_their_budget():
     """A guard against compile-time regressions (not a timing claim: docs/BENCHMARKS.md
-    has the figures): every program on the digits task, each in a fresh process with no
-    compilation cache, reaches its first step within 3x its budget."""
+    has the figures): every algorithm's meta-step and `adapt` on the digits task, each in a
+    fresh process with no compilation cache, reach their first step within 3x the budget."""
     sys.path.insert(0, str(SCRIPTS))
     try:
         from bench_matrix import PROGRAMS
