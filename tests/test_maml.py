@@ -14,6 +14,9 @@ from metagan_cli.core.algorithms.maml import make_outer_losses, make_task_meta_g
 from metagan_cli.core.meta_state import init_meta_params
 from helpers import inner_loop, tiny_config
 
+# second-order compiles take tens of seconds each: out of the quick loop (-m "not slow")
+pytestmark = pytest.mark.slow
+
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
     lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
 INNER = {"sgd": OptimConfig(name="sgd", lr=0.05),
