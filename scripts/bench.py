@@ -26,12 +26,25 @@ meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
 
 ``--compare`` runs the PyTorch reference script (``--reference``) in a subprocess,
 alternating with rounds of the JAX step, and prints a "ratio" line: the median over
-rounds of torch seconds per meta-step / JAX seconds per meta-step.
+rounds of torch seconds per meta-step / JAX seconds per meta-step.  With ``--separate``
+the JAX side of each round runs in a fresh process too (each side alone on the machine,
+nothing of the other resident).  Each round also
+records the host's speed before and after it (``host_gflop_per_s``, a small matmul) and
+the CPU time the hypervisor took during the PyTorch run (``torch_cpu_steal``); when the
+probe or the round ratios move by more than 25% the script says so on stderr.
 
   python scripts/bench.py --algo reptile --inner-steps 10 --meta-batch 4 --batch 8
   python scripts/bench.py --algo maml --compare --rounds 3
   python scripts/bench.py --algo maml --inner-steps 100 --remat nested --memory-only
   python scripts/bench.py --algo fomaml --profile 20      # where the step's time goes
+
+``--matrix`` times what a user waits for on each shipped task's default config: every
+algorithm's first meta-step of `metagan meta-train task=...` (compilation included, in a
+fresh process with no compilation cache), its steady inner steps/s, and the first
+adaptation step of `metagan adapt` and of an eval budget chunk; one JSON line per cell
+with its budget (``--matrix short``: the 16x16 digits task only, a regression guard).
+
+  python scripts/bench.py --matrix --out docs/benchmarks/matrix.jsonl
 """
 from __future__ import annotations
 
@@ -80,6 +93,9 @@ def parse_args(argv=None):
     ap.add_argument("--compare", action="store_true",
                     help="alternate rounds of the JAX step and the PyTorch reference; print ratios")
     ap.add_argument("--rounds", type=int, default=3, help="--compare: alternating rounds")
+    ap.add_argument("--separate", action="store_true",
+                    help="--compare: run the JAX side of each round in a fresh process too, so "
+                         "each side runs alone on the machine (compiling again every round)")
     ap.add_argument("--reference", default=str(DEFAULT_REFERENCE),
                     help="the PyTorch reference script (default: ../shared/bench/torch_reference.py)")
     ap.add_argument("--peak", action="store_true",
@@ -89,6 +105,16 @@ def parse_args(argv=None):
                          "the most thread time, and the share of matmul ops")
     ap.add_argument("--torch-steps", type=int, default=None,
                     help="--compare: timed steps per torch round (default: --steps)")
+    ap.add_argument("--matrix", nargs="?", const="all", choices=("all", "short"),
+                    help="every algorithm x every task default, each cell in a fresh process "
+                         "(short: the digits task only)")
+    ap.add_argument("--tasks", help="--matrix: only these tasks (comma-separated)")
+    ap.add_argument("--programs", help="--matrix: only these programs (comma-separated)")
+    ap.add_argument("--first-steps-only", action="store_true",
+                    help="--matrix: time first steps only, not the steady rate (a quick guard)")
+    ap.add_argument("--table", metavar="JSONL", help="print a --matrix JSONL file as a markdown table")
+    ap.add_argument("--cell", nargs=2, metavar=("TASK", "PROGRAM"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", help="--matrix: also write the JSON lines to this file")
     return ap.parse_args(argv)
 
 
@@ -157,6 +183,21 @@ def matmul_peak_flops(n: int = 2048, repeats: int = 10) -> float:
         f(x).block_until_ready()
         best = min(best, time.perf_counter() - t0)
     return 2 * n ** 3 / best
+
+
+def host_probe() -> float:
+    """The host's speed now: GFLOP/s of a 1024 x 1024 float32 matmul (best of 5)."""
+    return round(matmul_peak_flops(1024, 5) / 1e9, 1)
+
+
+def cpu_steal() -> float | None:
+    """Seconds of CPU time the hypervisor has taken from this virtual machine since boot
+    (``/proc/stat``; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class JaxBench:
@@ -288,8 +329,23 @@ def torch_round(a, steps: int) -> dict:
            "--outer-lr", str(a.outer_lr), "--steps", str(steps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rec = json.loads(out.strip().splitlines()[-1])
-    rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    if not a.separate:     # otherwise the children's peak includes the JAX processes
+        rec["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     return rec
+
+
+def jax_round(a) -> dict:
+    """One run of metagan's step in a fresh process (``--compare --separate``): its record."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--algo", a.algo,
+           "--inner-steps", str(a.inner_steps), "--meta-batch", str(a.meta_batch),
+           "--batch", str(a.batch), "--z-dim", str(a.z_dim), "--channels", str(a.channels),
+           "--inner-lr", str(a.inner_lr), "--outer-lr", str(a.outer_lr), "--steps", str(a.steps),
+           "--scan-unroll", str(a.scan_unroll), "--task-batching", a.task_batching,
+           "--remat", a.remat, "--cpu-devices", a.cpu_devices]
+    if not a.reuse_fake:
+        cmd.append("--fresh-fake")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def emit(rec: dict) -> None:
@@ -298,8 +354,26 @@ def emit(rec: dict) -> None:
 
 def main(argv=None) -> None:
     a = parse_args(argv)
+    if a.table:
+        from bench_matrix import markdown_table
+        print(markdown_table([json.loads(line) for line in Path(a.table).read_text().splitlines()]))
+        return
+    if a.cell:
+        from bench_matrix import run_cell
+        emit(run_cell(*a.cell, steady=not a.first_steps_only))
+        return
+    if a.matrix:
+        from bench_matrix import run_matrix
+        rows = run_matrix(a.matrix, emit, a.tasks and a.tasks.split(","),
+                          a.programs and a.programs.split(","),
+                          steady=not a.first_steps_only)
+        if a.out:
+            Path(a.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return
     load = os.getloadavg()[0]
-    bench = JaxBench(a)
+    if a.separate and not a.compare:
+        sys.exit("bench.py: --separate goes with --compare")
+    bench = None if a.separate else JaxBench(a)
     if a.peak:
         emit({"impl": "matmul_peak", "gflop_per_s": round(matmul_peak_flops() / 1e9, 1)})
     if a.memory_only:
@@ -312,29 +386,53 @@ def main(argv=None) -> None:
     if not a.compare:
         emit({**bench.record(bench.run(a.steps)), "load_1min": round(load, 2)})
         return
-    jax_times, torch_times, torch_recs = [], [], []
+    # The host's own speed is probed around every round (a small matmul: a slow period of
+    # a virtual machine shows as a drop, with or without CPU steal), so a round timed in
+    # such a period is visible in the records instead of hiding in a single ratio.
+    jax_times, torch_times, jax_recs, torch_recs, probes = [], [], [], [], []
     for r in range(a.rounds):
-        jax_times.append(bench.run(a.steps))
-        emit({"round": r, "jax_meta_step_s": round(jax_times[-1], 4),
-              "load_1min": round(os.getloadavg()[0], 2)})
+        before = host_probe()
+        if a.separate:
+            jax_recs.append(jax_round(a))
+            jax_times.append(jax_recs[-1]["meta_step_s"])
+        else:
+            jax_times.append(bench.run(a.steps))
+        steal = cpu_steal()
         rec = torch_round(a, a.torch_steps or a.steps)
+        after = host_probe()
         torch_recs.append(rec)
         torch_times.append(rec["meta_step_s"])
+        probes += [before, after]
         emit({"round": r, "jax_meta_step_s": round(jax_times[-1], 4),
-              "torch_meta_step_s": rec["meta_step_s"], "load_1min": round(os.getloadavg()[0], 2)})
+              "torch_meta_step_s": rec["meta_step_s"], "host_gflop_per_s": [before, after],
+              "torch_cpu_steal": round(cpu_steal() - steal, 3) if steal is not None else None,
+              "load_1min": round(os.getloadavg()[0], 2)})
     jax_s, torch_s = statistics.median(jax_times), statistics.median(torch_times)
-    jax_rec = bench.record(jax_s)
+    if a.separate:
+        jax_rec = {**jax_recs[-1], "meta_step_s": round(jax_s, 4),
+                   "inner_steps_per_s": round(a.inner_steps * a.meta_batch / jax_s, 1),
+                   "first_step_s": round(statistics.median(j["first_step_s"] for j in jax_recs), 3),
+                   "model_gflop_per_s": round(model_flops_per_inner_step(a.batch, a.z_dim, a.channels)
+                                              * a.inner_steps * a.meta_batch / jax_s / 1e9, 1)}
+    else:
+        jax_rec = bench.record(jax_s)
     torch_rec = {**torch_recs[-1], "meta_step_s": round(torch_s, 4),
                  "inner_steps_per_s": round(a.inner_steps * a.meta_batch / torch_s, 1),
                  "first_step_s": round(statistics.median(t["first_step_s"] for t in torch_recs), 3)}
     emit(jax_rec)
     emit(torch_rec)
     emit({"impl": "ratio", "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
-          "batch": a.batch, "rounds": a.rounds,
+          "batch": a.batch, "rounds": a.rounds, "separate": a.separate,
           "speedup": round(torch_s / jax_s, 2),
           "speedup_per_round": [round(t / j, 2) for j, t in zip(jax_times, torch_times)],
           "jax_first_step_s": jax_rec["first_step_s"], "torch_first_step_s": torch_rec["first_step_s"],
-          "load_1min_start": round(load, 2), "load_1min_end": round(os.getloadavg()[0], 2)})
+          "load_1min_start": round(load, 2), "load_1min_end": round(os.getloadavg()[0], 2),
+          "host_gflop_per_s_range": [min(probes), max(probes)]})
+    ratios = [t / j for j, t in zip(jax_times, torch_times)]
+    if max(probes) > 1.25 * min(probes) or (len(ratios) > 1 and max(ratios) > 1.25 * min(ratios)):
+        print(f"bench.py: the host's speed moved during the run (probe {min(probes):.0f}-"
+              f"{max(probes):.0f} GFLOP/s, round ratios {min(ratios):.2f}-{max(ratios):.2f}x): "
+              f"rerun on an idle machine before quoting it", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ reference's model (same parameters, same function), the matmul convolutions comp
 same sums as XLA's, 'auto' resolves per backend, and scripts/bench.py runs and prints its fields."""
 import dataclasses
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,17 +59,36 @@ def test_conv_transpose_is_a_stride_2_transposed_convolution(impl):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel, strides, padding", [((4, 4), (2, 2), ((1, 1), (1, 1))),
-                                                      ((3, 3), (1, 1), "SAME"),
-                                                      ((4, 4), (2, 2), "SAME")])
-def test_matmul_convolution_equals_xla_convolution(kernel, strides, padding):
-    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+@pytest.mark.parametrize("kernel, strides, padding, size", [
+    ((4, 4), (2, 2), ((1, 1), (1, 1)), 8), ((3, 3), (1, 1), "SAME", 8), ((4, 4), (2, 2), "SAME", 8),
+    ((3, 3), (1, 1), "VALID", 7), ((2, 3), (1, 1), "SAME", 5), ((3, 3), (2, 2), "SAME", 7)])
+def test_matmul_convolution_equals_xla_convolution(kernel, strides, padding, size):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
     params = Conv(5, kernel, strides, padding, "xla").init(jax.random.PRNGKey(1), x)
     fast = lambda p: Conv(5, kernel, strides, padding, "matmul").apply(p, x)
     slow = lambda p: Conv(5, kernel, strides, padding, "xla").apply(p, x)
-    np.testing.assert_allclose(fast(params), slow(params), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(fast)(params), jax.jit(slow)(params), rtol=1e-5, atol=1e-5)
     loss = lambda f: lambda p: jnp.sum(jnp.sin(f(p)))
-    tree_close(jax.grad(loss(fast))(params), jax.grad(loss(slow))(params), rtol=1e-4, atol=1e-4)
+    tree_close(jax.jit(jax.grad(loss(fast)))(params), jax.jit(jax.grad(loss(slow)))(params),
+               rtol=1e-4, atol=1e-4)
+
+
+def test_default_model_is_the_same_function_with_matmul_convolutions(size=16):
+    """model.conv changes how the dcgan model computes, not what: same parameters, same
+    samples, logits and gradients."""
+    xla, matmul = (Gan(ModelConfig(image_size=size, width=16, conv=c), GanLossConfig())
+                   for c in ("xla", "matmul"))
+    params = xla.init(jax.random.PRNGKey(0))
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+        matmul.init(jax.random.PRNGKey(0)))
+    key = jax.random.PRNGKey(1)
+    sample = lambda gan: jax.jit(lambda g: gan.sample(g, key, 3))(params["g"])
+    np.testing.assert_allclose(sample(xla), sample(matmul), rtol=1e-4, atol=1e-5)
+    images = jax.random.uniform(jax.random.PRNGKey(2), (3, size, size, 1), minval=-1, maxval=1)
+    loss = lambda gan: lambda p: jnp.sum(gan.discriminate(p["d"], gan.sample(p["g"], key, 3))[0]
+                                         + gan.discriminate(p["d"], images)[0] ** 2)
+    tree_close(jax.jit(jax.grad(loss(matmul)))(params), jax.jit(jax.grad(loss(xla)))(params),
+               rtol=1e-3, atol=1e-4)
 
 
 def test_image_size_28_needs_the_reference_model():
@@ -83,12 +103,15 @@ def test_image_size_28_needs_the_reference_model():
 
 def test_auto_loop_structure_per_backend_and_model():
     auto = LoopConfig()
-    assert resolve_layout(auto, ModelConfig(), 10, backend="cpu").as_dict("cpu") == {
+    # both shipped models compute their convolutions as matmuls on CPU: rolled loops
+    for model in (ModelConfig(), REFERENCE):
+        assert resolve_layout(auto, model, 10, backend="cpu").as_dict("cpu") == {
+            "backend": "cpu", "scan_unroll": 1, "task_batching": "map", "remat": "none"}
+    xla = ModelConfig(conv="xla")        # XLA's convolutions: short loops unrolled on CPU
+    assert resolve_layout(auto, xla, 10, backend="cpu").as_dict("cpu") == {
         "backend": "cpu", "scan_unroll": 10, "task_batching": "unrolled", "remat": "none"}
     assert resolve_layout(auto, ModelConfig(), 10, backend="gpu").task_batching == "vmap"
     assert resolve_unroll(auto.scan_unroll, 10, "gpu", fast=False) == 1
-    ref = resolve_layout(auto, REFERENCE, 10, backend="cpu")   # its convolutions are matmuls on CPU
-    assert (ref.unroll, ref.task_batching) == (1, "map")
     assert resolve_layout(auto, REFERENCE, 10, backend="gpu").unroll == 1
     auto_remat = dataclasses.replace(auto, remat="auto")
     assert resolve_layout(auto_remat, REFERENCE, 10, second_order=False).remat == "none"
@@ -111,6 +134,36 @@ def test_bench_smoke(capsys):
     assert bench.model_flops_per_inner_step(8) > 1e9
 
 
+@pytest.mark.parametrize("separate", [[], ["--separate"]], ids=["jax_in_process", "separate"])
+def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, capsys, separate):
+    """--compare's harness, with a stand-in for the PyTorch script (any script printing
+    the reference's JSON line): the ratio of medians, per-round ratios and host probes;
+    with --separate the JAX side of each round runs in its own process."""
+    fake = tmp_path / "reference.py"
+    fake.write_text("import json\nprint(json.dumps({'impl': 'torch', 'meta_step_s': 0.5, "
+                    "'first_step_s': 1.0}))\n")
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    bench.main(["--algo", "reptile", "--inner-steps", "1", "--meta-batch", "1", "--batch", "2",
+                "--channels", "4", "--z-dim", "4", "--steps", "1", "--compare", "--rounds", "2",
+                "--reference", str(fake), *separate])
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    rounds = [r for r in records if "round" in r]
+    assert [r["round"] for r in rounds] == [0, 1]
+    assert all(len(r["host_gflop_per_s"]) == 2 and min(r["host_gflop_per_s"]) > 0 for r in rounds)
+    ratio = records[-1]
+    assert ratio["impl"] == "ratio" and len(ratio["speedup_per_round"]) == 2
+    assert ratio["separate"] == bool(separate)
+    jax_record = next(r for r in records if r.get("impl") == "jax")
+    assert jax_record["loop"] and jax_record["inner_steps_per_s"] > 0
+    # the stand-in takes 0.5 s per step, the tiny JAX step far less
+    assert min(ratio["speedup_per_round"]) <= ratio["speedup"] <= max(ratio["speedup_per_round"])
+    assert ratio["speedup"] > 1
+
+
 def test_bench_profile_lists_ops_and_the_matmul_share():
     """In its own process: a profiler trace must not stay attached to the test run."""
     import subprocess
@@ -122,3 +175,26 @@ def test_bench_profile_lists_ops_and_the_matmul_share():
     ops = [r for r in rows if r["impl"] == "profile"]
     assert 0 < len(ops) <= 3 and all(r["ms_per_step"] >= 0 for r in ops)
     assert rows[-1]["impl"] == "profile_summary" and 0 < rows[-1]["matmul_share"] <= 1
+
+
+@pytest.mark.slow
+def test_matrix_short_first_steps_stay_within_3x_their_budget():
+    """A guard against compile-time regressions (not a timing claim: docs/BENCHMARKS.md
+    has the figures): every algorithm's meta-step and `adapt` on the digits task, each in a
+    fresh process with no compilation cache, reach their first step within 3x the budget."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from bench_matrix import PROGRAMS
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    # every algorithm and `adapt`; an eval chunk is the same adaptation loop (--matrix times it)
+    programs = [p for p in PROGRAMS if p != "eval_chunk"]
+    out = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--matrix", "short",
+                          "--first-steps-only", "--programs", ",".join(programs)],
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr
+    cells = [json.loads(line) for line in out.stdout.splitlines()][1:]
+    assert [c["program"] for c in cells] == programs
+    for cell in cells:
+        assert "error" not in cell, cell
+        assert cell["first_step_s"] <= 3 * cell["budget_s"], cell

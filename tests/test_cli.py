@@ -25,6 +25,10 @@ def metagan(*args, cwd, check=True):
     return result
 
 
+# the tests of one trained run stay on one test worker, which trains it once
+SHARES_TRAINED_RUN = pytest.mark.xdist_group("cli_trained_run")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("cli")
@@ -33,10 +37,13 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_meta_train_writes_the_run_dir(trained):
     _, run = trained
     assert (run / ".hydra" / "config.yaml").is_file()
-    assert (run / "meta_train.log").is_file()
+    log = (run / "meta_train.log").read_text()
+    # the first step compiles: the log says so before, and how long it took after
+    assert log.index("compiling the meta-step ...") < log.index("compiled the meta-step in")
     assert json.loads((run / "run.json").read_text())["kind"] == "meta-train"
     assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -50,6 +57,7 @@ def test_meta_train_writes_the_run_dir(trained):
 
 
 @pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_adapt_to_a_held_out_class_and_to_a_folder(trained):
     work, run = trained
     metagan("adapt", f"checkpoint={run}", "class=8", "hydra.run.dir=runs/adapt8", cwd=work)
@@ -71,6 +79,7 @@ def test_adapt_to_a_held_out_class_and_to_a_folder(trained):
 
 
 @pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_sample_is_deterministic_per_seed(trained):
     work, run = trained
     for name, seed in (("s1", 0), ("s2", 0), ("s3", 1)):
@@ -83,6 +92,7 @@ def test_sample_is_deterministic_per_seed(trained):
 
 
 @pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_eval_writes_records_for_every_method(trained):
     """A meta-trained (reptile) run beside scratch and copy-the-shots: value records per
     class and pooled, paired verdicts against each baseline, plots."""
@@ -111,6 +121,7 @@ def test_eval_writes_records_for_every_method(trained):
 
 
 @pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_rerun_into_the_same_dir_resumes(trained):
     work, run = trained
     shutil.copytree(run, work / "runs" / "resume")

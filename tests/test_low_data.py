@@ -12,6 +12,7 @@ from metagan_cli.evaluation.low_data import (
     train_and_test, train_classifiers)
 
 DIGITS = (7, 8, 9)          # similar strokes: harder than a random three
+pytestmark = pytest.mark.xdist_group("low_data_mnist")   # one worker reads MNIST once
 SHOTS = 5                   # the protocol's smallest k
 TEST_PER_DIGIT = 100        # 300 test images: more than one TEST_CHUNK
 SEEDS = (0, 1, 2)

@@ -14,6 +14,9 @@ from metagan_cli.core.algorithms.maml import make_outer_losses, make_task_meta_g
 from metagan_cli.core.meta_state import init_meta_params
 from helpers import inner_loop, tiny_config
 
+# second-order compiles take tens of seconds each: out of the quick loop (-m "not slow")
+pytestmark = pytest.mark.slow
+
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
     lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
 INNER = {"sgd": OptimConfig(name="sgd", lr=0.05),
@@ -28,6 +31,12 @@ def _task(cfg, dtype=jnp.float32):
     support = jax.random.uniform(keys[0], (4, 8, 8, 1), dtype, -1, 1)
     query = jax.random.uniform(keys[1], (4, 8, 8, 1), dtype, -1, 1)
     return gan, params, support, query, keys[2]
+
+
+def _jitted_meta_gradient(cfg, gan, **kw):
+    """The task meta-gradient, compiled (op-by-op dispatch of a second-order inner loop
+    costs more than its one compile)."""
+    return jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), **kw))
 
 
 def _query_losses(cfg, gan, support, query, key):
@@ -65,25 +74,31 @@ def _check_against_finite_differences(cfg, seeds=(0, 1, 2), eps=1e-8):
     the step is small (1e-5 is visibly off for Adam; float64 keeps 1e-7 exact enough)."""
     with jax.enable_x64(True):
         gan, params, support, query, key = _task(cfg, jnp.float64)
-        grad, query_losses, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
+        grad, query_losses, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(
             params, support, query, key)
         losses = jax.jit(_query_losses(cfg, gan, support, query, key))
         np.testing.assert_allclose(query_losses, losses(params), rtol=1e-12)
+        # compiled helpers: dispatched op by op, each leaf's shape would compile its own ops
+        direction = jax.jit(lambda seed, player: _only(_directions(params, seed), player),
+                            static_argnums=1)
+        shifted = jax.jit(lambda v, sign: jax.tree_util.tree_map(lambda p, d: p + sign * eps * d,
+                                                                 params, v))
+        slope = jax.jit(lambda v: sum(jnp.vdot(g, d) for g, d in zip(
+            jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(v))))
         for seed in seeds:
             for index, player in ((0, "d"), (1, "g")):
-                v = _only(_directions(params, seed), player)
-                plus = jax.tree_util.tree_map(lambda p, d: p + eps * d, params, v)
-                minus = jax.tree_util.tree_map(lambda p, d: p - eps * d, params, v)
-                numeric = (losses(plus)[index] - losses(minus)[index]) / (2 * eps)
-                analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree_util.tree_leaves(grad),
-                                                              jax.tree_util.tree_leaves(v)))
+                v = direction(seed, player)
+                numeric = (losses(shifted(v, 1.0))[index] - losses(shifted(v, -1.0))[index]) / (2 * eps)
+                analytic = slope(v)
                 np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7,
                                            err_msg=f"player {player}, direction {seed}")
 
 
 @pytest.mark.parametrize("inner", ["sgd", "adam", "sgd-momentum"])
 def test_second_order_meta_gradient_matches_finite_differences(inner):
-    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=3, queries=4),
+    # two inner steps: the second differentiates through the first's update (and Adam's
+    # and momentum's state), which is what a first-order gradient would miss
+    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2, queries=4),
                       inner_optim=INNER[inner])
     _check_against_finite_differences(cfg)
 
@@ -107,8 +122,8 @@ def test_second_order_terms_are_not_negligible():
     pass on a first-order gradient."""
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=3), inner_optim=INNER["sgd"])
     gan, params, support, query, key = _task(cfg)
-    second, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False)(params, support, query, key)
-    first, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=True)(params, support, query, key)
+    second, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
+    first, _, _ = _jitted_meta_gradient(cfg, gan, first_order=True)(params, support, query, key)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in
               zip(jax.tree_util.tree_leaves(second), jax.tree_util.tree_leaves(first)))
     assert gap > 1e-4
@@ -118,7 +133,7 @@ def test_second_order_terms_are_not_negligible():
 def test_maml_with_zero_inner_steps_is_the_gradient_of_the_query_loss(objective):
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=0, outer_objective=objective))
     gan, params, support, query, key = _task(cfg)
-    grad, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False)(params, support, query, key)
+    grad, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
     outer = make_outer_losses(cfg, gan, loop_layout(cfg))
     _, outer_key = jax.random.split(key)
     d_grad = jax.grad(lambda p: outer(p, query, outer_key)[0])(params)["d"]
@@ -132,8 +147,8 @@ def test_fomaml_equals_maml_with_the_inner_gradients_stopped(inner, objective):
     cfg = tiny_config(algo=AlgoConfig(name="fomaml", inner_steps=3, outer_objective=objective),
                       inner_optim=INNER[inner])
     gan, params, support, query, key = _task(cfg)
-    fomaml, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=True)(params, support, query, key)
-    stopped, _, _ = make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False, stop_inner_gradients=True)(
+    fomaml, _, _ = _jitted_meta_gradient(cfg, gan, first_order=True)(params, support, query, key)
+    stopped, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False, stop_inner_gradients=True)(
         params, support, query, key)
     tree_close(fomaml, stopped, rtol=1e-5, atol=1e-7)
 
@@ -142,8 +157,8 @@ def test_dawson_changes_only_the_generators_meta_gradient():
     base = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2), inner_optim=INNER["sgd"])
     dawson = dataclasses.replace(base, algo=dataclasses.replace(base.algo, outer_objective="dawson"))
     gan, params, support, query, key = _task(base)
-    plain, _, _ = make_task_meta_gradient(base, gan, loop_layout(base), first_order=False)(params, support, query, key)
-    other, _, _ = make_task_meta_gradient(dawson, gan, loop_layout(dawson), first_order=False)(params, support, query, key)
+    plain, _, _ = _jitted_meta_gradient(base, gan, first_order=False)(params, support, query, key)
+    other, _, _ = _jitted_meta_gradient(dawson, gan, first_order=False)(params, support, query, key)
     tree_close(plain["d"], other["d"], rtol=1e-5, atol=1e-7)
     gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in
               zip(jax.tree_util.tree_leaves(plain["g"]), jax.tree_util.tree_leaves(other["g"])))
@@ -163,16 +178,16 @@ def test_meta_sgd_rates_at_the_configured_lr_reproduce_the_plain_inner_loop():
     assert not np.allclose(jax.tree_util.tree_leaves(slower)[0], jax.tree_util.tree_leaves(without)[0])
 
 
-@pytest.mark.parametrize("remat", ["step", "nested"])
-def test_rematerialisation_leaves_the_meta_gradient_unchanged(remat):
-    # float64: Adam's near-sign first update amplifies float32 rounding differences
+def test_rematerialisation_leaves_the_meta_gradient_unchanged():
+    # float64: exact agreement expected; momentum: an optimiser state in the loop's carry
     # 4 inner steps: remat=nested checkpoints 2 chunks of 2 steps (with 5 it would fall back to step)
-    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=4), inner_optim=INNER["adam"])
+    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=4), inner_optim=INNER["sgd-momentum"])
     with jax.enable_x64(True):
         gan, params, support, query, key = _task(cfg, jnp.float64)
-        plain, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
-            params, support, query, key)
-        cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, remat=remat, scan_unroll=1))
-        remat_grad, _, _ = jax.jit(make_task_meta_gradient(cfg, gan, loop_layout(cfg), first_order=False))(
-            params, support, query, key)
-    tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)
+        plain, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
+        for remat in ("step", "nested"):
+            rematerialised = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, remat=remat,
+                                                                               scan_unroll=1))
+            remat_grad, _, _ = _jitted_meta_gradient(rematerialised, gan, first_order=False)(
+                params, support, query, key)
+            tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)

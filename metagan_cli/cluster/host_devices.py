@@ -4,8 +4,7 @@ XLA:CPU runs one program at a time per device, and the small matmuls of a few-sh
 (batches of 4-16 images) keep two cores only partly busy when split inside each op.
 Splitting the host into several CPU devices and sharding the meta-batch over them
 (``core.task_parallel``) runs whole tasks in parallel instead: on a 2-core machine
-1.25x (reference model) to 1.7x (default model) the meta-steps per second of one
-device, and half the default model's compile time (docs/BENCHMARKS.md).
+1.25x the reference model's meta-steps per second on one device (docs/BENCHMARKS.md).
 
 This only configures JAX's CPU client and must run before anything touches a JAX
 device.  On a GPU/TPU host the CPU devices exist but are not used.

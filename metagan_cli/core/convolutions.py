@@ -40,6 +40,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding="SAME",
     kh, kw, c_in, c_out = kernel.shape
     if padding == "SAME":
         padding = (same_padding(x.shape[1], kh, strides[0]), same_padding(x.shape[2], kw, strides[1]))
+    elif padding == "VALID":
+        padding = ((0, 0), (0, 0))
     if impl == "xla":
         return jax.lax.conv_general_dilated(x, kernel, strides, padding,
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -48,10 +50,12 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides=(1, 1), padding="SAME",
     if (sh, sw) == (2, 2) and kh % 2 == 0 and kw % 2 == 0 and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0:
         return conv_stride2_matmul(x, kernel)
     ho, wo = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-    cols = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-            for i in range(kh) for j in range(kw)]
-    patches = jnp.concatenate(cols, axis=-1) if len(cols) > 1 else cols[0]   # (i, j, c) order
-    return jnp.einsum("bhwk,ko->bhwo", patches, kernel.reshape(kh * kw * c_in, c_out))
+    # stacked, not concatenated: XLA:CPU fuses a stack of slices into one copy, a
+    # concatenate not (on the default model: a shorter compile, docs/BENCHMARKS.md)
+    patches = jnp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                         for i in range(kh) for j in range(kw)], axis=3)   # (i, j, c) order
+    return (patches.reshape(-1, kh * kw * c_in) @ kernel.reshape(kh * kw * c_in, c_out)
+            ).reshape(x.shape[0], ho, wo, c_out)
 
 
 def conv_stride2_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:

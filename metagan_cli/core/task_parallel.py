@@ -64,6 +64,9 @@ def _mean_by_scan(fn: Callable, per_task: tuple):
     result to a running sum (a stack-then-reduce ran slowly on CPU for large leaves)."""
     tasks = jax.tree_util.tree_leaves(per_task)[0].shape[0]
     first = jax.tree_util.tree_map(lambda x: x[0], per_task)
+    # jit: the loop body below reuses the trace eval_shape makes (tracing a task's inner
+    # loop takes seconds)
+    fn = jax.jit(fn)
     zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, *first))
 
     def add(total, task):

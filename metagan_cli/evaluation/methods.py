@@ -30,7 +30,7 @@ from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import GanUpdates, scan_steps
-from metagan_cli.core.loop_layout import LoopLayout
+from metagan_cli.core.loop_layout import resolve_layout
 from metagan_cli.core.optim import make_inner_optimizer
 
 COPY = "copy the shots"
@@ -62,8 +62,8 @@ class Trajectory:
         updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim), reuse_fake=cfg.algo.reuse_fake)
         self._tx = updates.tx
         n_critic = cfg.algo.n_critic
-        # a chunk of <= 10 steps is unrolled on CPU (fast straight-line code, short compile)
-        layout = LoopLayout(unroll=min(chunk, 10), task_batching="unrolled", remat="none")
+        # the layout adaptation alone gets (no differentiation through the chunk)
+        self.layout = layout = resolve_layout(cfg.loop, cfg.model, chunk)
 
         def advance(carry, support, keys, scale):
             step = lambda c, k: updates.gan_step(c, support, k, n_critic, scale)

@@ -2,8 +2,10 @@
 jobs, CI, Slurm logs), so logs stay readable."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import time
 
 log = logging.getLogger("metagan")
@@ -24,6 +26,37 @@ class Progress:
     def restart_clock(self) -> None:
         """Excludes what came before (e.g. compilation) from the plain-log rate."""
         self._start, self._t0 = self.done, time.perf_counter()
+
+    @contextlib.contextmanager
+    def waiting(self, what: str, every: float = 1.0, log_after: float = 30.0):
+        """Says ``what`` is happening while the block runs (a long compilation): on a
+        terminal the bar shows it with the seconds so far; in plain logs one line at the
+        start and one every ``log_after`` seconds."""
+        if not self._enabled:
+            yield
+            return
+        done, t0 = threading.Event(), time.perf_counter()
+        if self._bar is None:
+            log.info("%s ...", what)
+
+        def tick():
+            logged = 0
+            while not done.wait(every):
+                elapsed = time.perf_counter() - t0
+                if self._bar is not None:
+                    self._bar.set_postfix_str(f"{what} ... {elapsed:.0f} s", refresh=True)
+                elif elapsed >= (logged + 1) * log_after:
+                    logged += 1
+                    log.info("%s ... %.0f s so far", what, elapsed)
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+            if self._bar is not None:
+                self._bar.set_postfix_str("", refresh=True)
 
     def update(self, n: int = 1, **postfix) -> None:
         self.done += n

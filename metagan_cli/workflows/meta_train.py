@@ -3,6 +3,7 @@ logging, sample grids and checkpoints around it.  Rerunning into the same run di
 resumes from its last checkpoint."""
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import SingleDeviceSharding
 
 from metagan_cli.config import MetaLearnConfig, to_dict
 from metagan_cli.core.algorithms import algorithm, make_meta_step
@@ -72,80 +74,98 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     "memory of a first-order algorithm (algo=fomaml or algo=reptile)")
     mesh = meta_batch_mesh(cfg, shard_tasks)
     local_data = to_class_images(data)      # on this process's default device: sample grids
-    device_data = local_data
     classes = jnp.asarray(data.train_classes, jnp.int32)
     log.info("meta-training on %d classes; %d for validation, %d held out", len(data.train_classes),
              len(data.validation_classes), len(data.test_classes))
 
     _check_resumable(run_dir, cfg)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
-    state = init_meta_state(cfg, gan)
-    if mesh is not None:       # every device holds the state and the class images whole
-        state, device_data, classes = jax.device_put((state, device_data, classes), replicated(mesh))
     start = checkpoints.latest_step() or 0
-    if start:
-        state = checkpoints.restore(state)
-        log.info("resuming from the checkpoint at step %d", start)
-    if main:
-        write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
-
     if not record.trains:
-        return _save_initialisation(run_dir, cfg, gan, state, local_data, data,
-                                    checkpoints, main)
+        state = init_meta_state(cfg, gan)
+        if main:
+            write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
+        return _save_initialisation(run_dir, cfg, gan, state, local_data, data, checkpoints, main)
 
+    # every device holds the state and the class images whole; committed to their devices
+    # even without a mesh, so that the meta-step compiled from their shapes is the one called
+    placement = replicated(mesh) if mesh is not None else SingleDeviceSharding(jax.local_devices()[0])
     step_fn = jitted_meta_step(cfg, gan, mesh)
-    grid = TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names) if main else None
-    # GAN steps per meta-step (without a task axis, each step sees meta_batch times more images)
-    inner_per_step = cfg.algo.inner_steps * record.tasks_per_step(cfg)
-
-    metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
     progress = Progress(cfg.train.steps, start, desc="meta-train", unit="meta-step",
                         log_every=cfg.train.log_every, enabled=main)
+    metrics_log = None
     t_start = time.perf_counter()
-    window_start, window_t = start, None
-    record = {}
     try:
-        with PreemptionWatch() as preemption:
-            for step in range(start + 1, cfg.train.steps + 1):
-                state, metrics, finite = step_fn(state, device_data, classes)
-                _stop_if_diverged(finite, step, checkpoints)
-                if window_t is None:               # the first call compiles: keep it out of rates
-                    compile_s = time.perf_counter() - t_start
-                    log.info("compiled the meta-step in %.1f s", compile_s)
-                    window_start, window_t = step, time.perf_counter()
-                    progress.restart_clock()
-                shown = {}
-                last = step == cfg.train.steps
-                if step % cfg.train.log_every == 0 or last:
-                    metrics = {k: float(v) for k, v in to_host(metrics).items()}
-                    now = time.perf_counter()
-                    rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
-                    record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
-                              "inner_steps_per_s": round(rate, 2) if step > window_start else None}
-                    if main:
-                        metrics_log.write(record)
-                    window_start, window_t = step, now
-                    shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
-                writes = False
-                if main and (step % cfg.train.sample_every == 0 or last):
-                    picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png",
-                                        local_copy(state["params"]))
-                    metrics_log.image("samples", picture, step)
-                    writes = True
-                stopping = any_process(preemption.requested)
-                if step % cfg.train.checkpoint_every == 0 or last or stopping:
-                    checkpoints.save(step, state)
-                    writes = True
-                if writes:             # keep grids and checkpoints out of the measured rate
-                    window_start, window_t = step, time.perf_counter()
-                progress.update(1, **shown)
-                if stopping:
-                    preemption.leave(step)     # exits; the finally below closes what is open
+        # the meta-step compiles from shapes while this thread initialises, restores and
+        # compiles the sample grid's programs
+        with (progress.waiting("compiling the meta-step") if start < cfg.train.steps
+              else contextlib.nullcontext()):
+            with compiling_in_background(step_fn, _shapes_of(cfg, gan, local_data, classes, placement)):
+                state = init_meta_state(cfg, gan)
+                state, device_data, classes = jax.device_put((state, local_data, classes), placement)
+                if start:
+                    state = checkpoints.restore(state)
+                    log.info("resuming from the checkpoint at step %d", start)
+                if main:
+                    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
+                grid = (TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names)
+                        if main else None)
+                if grid is not None and start < cfg.train.steps:
+                    grid.compile(local_copy(state["params"]))
+        if start < cfg.train.steps:
+            log.info("compiled the meta-step in %.1f s", time.perf_counter() - t_start)
+        metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
+        return _train(cfg, step_fn, state, device_data, classes, start, grid, progress,
+                      metrics_log, checkpoints, run_dir, main)
     finally:
         progress.close()
         if metrics_log is not None:
             metrics_log.close()
         checkpoints.close()
+
+
+def _train(cfg, step_fn, state, device_data, classes, start, grid, progress, metrics_log,
+           checkpoints, run_dir, main) -> dict:
+    """The loop from ``start``; returns the last logged metrics."""
+    # GAN steps per meta-step (without a task axis, each step sees meta_batch times more images)
+    inner_per_step = cfg.algo.inner_steps * algorithm(cfg).tasks_per_step(cfg)
+    t_start = time.perf_counter()
+    window_start, window_t = start, None
+    record = {}
+    with PreemptionWatch() as preemption:
+        for step in range(start + 1, cfg.train.steps + 1):
+            state, metrics, finite = step_fn(state, device_data, classes)
+            _stop_if_diverged(finite, step, checkpoints)
+            if window_t is None:               # keep the first step out of the rates
+                window_start, window_t = step, time.perf_counter()
+                progress.restart_clock()
+            shown = {}
+            last = step == cfg.train.steps
+            if step % cfg.train.log_every == 0 or last:
+                metrics = {k: float(v) for k, v in to_host(metrics).items()}
+                now = time.perf_counter()
+                rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
+                record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
+                          "inner_steps_per_s": round(rate, 2) if step > window_start else None}
+                if main:
+                    metrics_log.write(record)
+                window_start, window_t = step, now
+                shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
+            writes = False
+            if main and (step % cfg.train.sample_every == 0 or last):
+                picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png",
+                                    local_copy(state["params"]))
+                metrics_log.image("samples", picture, step)
+                writes = True
+            stopping = any_process(preemption.requested)
+            if step % cfg.train.checkpoint_every == 0 or last or stopping:
+                checkpoints.save(step, state)
+                writes = True
+            if writes:             # keep grids and checkpoints out of the measured rate
+                window_start, window_t = step, time.perf_counter()
+            progress.update(1, **shown)
+            if stopping:
+                preemption.leave(step)     # exits; the caller's finally closes what is open
     return record
 
 
@@ -154,6 +174,25 @@ def jitted_meta_step(cfg: MetaLearnConfig, gan: Gan, mesh=None):
     ``(state, data, classes) -> (state, metrics, finite)``."""
     donate = (0,) if jax.default_backend() != "cpu" else ()   # CPU cannot donate buffers
     return jax.jit(_with_finite_check(make_meta_step(cfg, gan, mesh)), donate_argnums=donate)
+
+
+def _shapes_of(cfg: MetaLearnConfig, gan: Gan, data, classes, placement):
+    """The meta-step's arguments as shapes, before any of them is computed."""
+    state = jax.eval_shape(lambda: init_meta_state(cfg, gan))
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placement),
+                                  (state, data, classes))
+
+
+@contextlib.contextmanager
+def compiling_in_background(step_fn, args: tuple):
+    """Compiles the jitted ``step_fn`` for ``args`` (arrays or ``ShapeDtypeStruct``s) on a
+    second thread while the body runs, and waits for it at the end; the first call then
+    runs at once.  XLA compiles without holding the GIL, so on two or more cores the
+    body's own work (initialising, the sample grid's programs) overlaps it."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="compile") as pool:
+        compiled = pool.submit(lambda: step_fn.lower(*args).compile())
+        yield
+        compiled.result()              # an error in it reaches the caller
 
 
 def _with_finite_check(step):

@@ -36,6 +36,13 @@ class TrainingGrid:
         self._generate = jax.jit(gan.generate)
         self._adapt = jax.jit(make_adaptation(gan, cfg, self.steps))
 
+    def compile(self, params: dict) -> None:
+        """Compiles the programs ``save`` runs, without running them."""
+        self._generate.lower(params["g"], self.init_z).compile()
+        self._generate.lower(params["g"], self.adapted_z).compile()
+        for shots in self.shots[:1]:         # every class's shots have the same shape
+            self._adapt.lower(params, shots, self.adapt_key).compile()
+
     def save(self, path, params: dict) -> Image.Image:
         rows = [("samples of the meta-learned initialisation",
                  np.asarray(self._generate(params["g"], self.init_z)))]

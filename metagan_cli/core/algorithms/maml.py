@@ -93,10 +93,15 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, 
         if first_order:
             adapted, inner_losses = adapt(params)
             adapted = jax.lax.stop_gradient(adapted)
-            query_losses, pull = jax.vjp(lambda a: outer(a, query, outer_key, d_scale), adapted)
-            by_d, by_g = pull(jnp.array([1.0, 0.0], query_losses.dtype))[0], \
-                pull(jnp.array([0.0, 1.0], query_losses.dtype))[0]
-            return _own_player(by_d, by_g), query_losses, inner_losses
+
+            def own_loss(player: str, which: int):
+                # one backward pass per player, through only what its own loss and
+                # parameters touch (not G's backward for the D loss, nor D's weight
+                # gradients for the G loss)
+                return lambda x: outer({**adapted, player: x}, query, outer_key, d_scale)[which]
+            d_loss, by_d = jax.value_and_grad(own_loss("d", 0))(adapted["d"])
+            g_loss, by_g = jax.value_and_grad(own_loss("g", 1))(adapted["g"])
+            return {"g": by_g, "d": by_d}, jnp.stack([d_loss, g_loss]), inner_losses
 
         def task_losses(p):
             adapted, inner_losses = adapt(p)

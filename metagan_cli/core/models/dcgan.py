@@ -14,8 +14,8 @@ import jax.numpy as jnp
 
 from metagan_cli.config import ModelConfig
 from metagan_cli.core.convolutions import depth_to_space
-from metagan_cli.core.models import MODELS, Model
-from metagan_cli.core.models.layers import discriminator_head, norm
+from metagan_cli.core.models import MODELS, Model, conv_impl
+from metagan_cli.core.models.layers import Conv, discriminator_head, norm
 
 
 def _num_stages(image_size: int) -> int:
@@ -32,11 +32,12 @@ class Generator(nn.Module):
         width = self.cfg.width * 2 ** (stages - 1)
         x = nn.Dense(4 * 4 * width)(z).reshape(z.shape[0], 4, 4, width)
         x = nn.relu(norm(self.cfg.norm)(x))
+        impl = conv_impl(self.cfg)
         for stage in range(stages):
             width = max(int(self.cfg.width * 2.0 ** (stages - 2 - stage)), self.cfg.width // 2, 1)
-            x = depth_to_space(nn.Conv(4 * width, (3, 3))(x))
+            x = depth_to_space(Conv(4 * width, (3, 3), impl=impl)(x))
             x = nn.relu(norm(self.cfg.norm)(x))
-        return jnp.tanh(nn.Conv(self.cfg.channels, (3, 3))(x))
+        return jnp.tanh(Conv(self.cfg.channels, (3, 3), impl=impl)(x))
 
 
 class Discriminator(nn.Module):
@@ -46,8 +47,9 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array):
+        impl = conv_impl(self.cfg)
         for stage in range(_num_stages(self.cfg.image_size)):
-            x = nn.Conv(self.cfg.width * 2 ** stage, (4, 4), strides=(2, 2))(x)
+            x = Conv(self.cfg.width * 2 ** stage, (4, 4), (2, 2), impl=impl)(x)
             if stage > 0:
                 x = norm(self.cfg.norm)(x)
             x = nn.leaky_relu(x, 0.2)
@@ -63,4 +65,5 @@ def _check(cfg: ModelConfig) -> str | None:
     return None
 
 
-MODELS.register(Model("dcgan", generator=Generator, discriminator=Discriminator, check=_check))
+MODELS.register(Model("dcgan", generator=Generator, discriminator=Discriminator, check=_check,
+                      matmul_convs_on_cpu=True))

@@ -23,9 +23,11 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        # float32 parameters whatever the input's dtype or jax_enable_x64, as flax's own
+        # layers (param_dtype): the same initial values as flax.linen.Conv everywhere
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                            (*self.kernel_size, x.shape[-1], self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+                            (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         return conv2d(x, kernel, self.strides, self.padding, self.impl) + bias
 
 
@@ -38,8 +40,9 @@ class ConvTranspose4x4s2(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features),
+                            jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         if self.impl != "xla":
             return conv_transpose_4x4s2_matmul(x, kernel) + bias
         return depth_to_space(conv_transpose_4x4s2_phases(x, kernel) + jnp.tile(bias, 4))
