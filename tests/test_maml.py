@@ -14,6 +14,9 @@ from metagan_cli.core.algorithms.maml import make_outer_losses, make_task_meta_g
 from metagan_cli.core.meta_state import init_meta_params
 from helpers import inner_loop, tiny_config
 
+# second-order compiles take tens of seconds each: out of the quick loop (-m "not slow")
+pytestmark = pytest.mark.slow
+
 tree_close = lambda a, b, **kw: jax.tree_util.tree_map(
     lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
 INNER = {"sgd": OptimConfig(name="sgd", lr=0.05),
@@ -93,7 +96,9 @@ def _check_against_finite_differences(cfg, seeds=(0, 1, 2), eps=1e-8):
 
 @pytest.mark.parametrize("inner", ["sgd", "adam", "sgd-momentum"])
 def test_second_order_meta_gradient_matches_finite_differences(inner):
-    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=3, queries=4),
+    # two inner steps: the second differentiates through the first's update (and Adam's
+    # and momentum's state), which is what a first-order gradient would miss
+    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2, queries=4),
                       inner_optim=INNER[inner])
     _check_against_finite_differences(cfg)
 
@@ -173,14 +178,16 @@ def test_meta_sgd_rates_at_the_configured_lr_reproduce_the_plain_inner_loop():
     assert not np.allclose(jax.tree_util.tree_leaves(slower)[0], jax.tree_util.tree_leaves(without)[0])
 
 
-@pytest.mark.parametrize("remat", ["step", "nested"])
-def test_rematerialisation_leaves_the_meta_gradient_unchanged(remat):
-    # float64: Adam's near-sign first update amplifies float32 rounding differences
+def test_rematerialisation_leaves_the_meta_gradient_unchanged():
+    # float64: exact agreement expected; momentum: an optimiser state in the loop's carry
     # 4 inner steps: remat=nested checkpoints 2 chunks of 2 steps (with 5 it would fall back to step)
-    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=4), inner_optim=INNER["adam"])
+    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=4), inner_optim=INNER["sgd-momentum"])
     with jax.enable_x64(True):
         gan, params, support, query, key = _task(cfg, jnp.float64)
         plain, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
-        cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, remat=remat, scan_unroll=1))
-        remat_grad, _, _ = _jitted_meta_gradient(cfg, gan, first_order=False)(params, support, query, key)
-    tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)
+        for remat in ("step", "nested"):
+            rematerialised = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, remat=remat,
+                                                                               scan_unroll=1))
+            remat_grad, _, _ = _jitted_meta_gradient(rematerialised, gan, first_order=False)(
+                params, support, query, key)
+            tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)
