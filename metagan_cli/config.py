@@ -53,7 +53,7 @@ class ModelConfig:
     z_dim: int = 64           # latent size
     width: int = 32           # channels of the widest-resolution feature map (x2 per stage)
     norm: str = "layer"       # layer | group (width divisible by 16) | none; no BatchNorm: tasks are adapted alone
-    arch: str = "dcgan"       # a model of core/models: dcgan | reference (the speed benchmark's 28x28 DCGAN)
+    arch: str = "dcgan"       # a model of core/models: dcgan | conditioned (G follows the support set) | reference (the speed benchmark's 28x28 DCGAN)
     conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only, same function)
 
 

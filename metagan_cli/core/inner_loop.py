@@ -59,15 +59,17 @@ class GanUpdates:
             updates = jax.lax.stop_gradient(updates)
         return self.freezing.keep(player, optax.apply_updates(params, updates), params), opt
 
-    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None, fake=None):
-        """One D update against ``fake`` (default: G's samples from split(key)[0])."""
+    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None, fake=None, shots=None):
+        """One D update against ``fake`` (default: G's samples from split(key)[0], a
+        conditioned G's given ``shots``, by default ``real``)."""
         gan = self.gan
+        shots = real if shots is None else shots
         if gan.augment.on:     # split only then: without augmentation, the same draws as ever
             key, real_key, fake_key = jax.random.split(key, 3)
             real = gan.for_discriminator(real, real_key)
         z_key, gp_key = jax.random.split(key)
         if fake is None:
-            fake = gan.sample(g_params, z_key, real.shape[0])
+            fake = gan.sample(g_params, z_key, real.shape[0], shots)
         if gan.augment.on:
             fake = gan.for_discriminator(fake, fake_key)
         loss, grads = jax.value_and_grad(
@@ -76,11 +78,11 @@ class GanUpdates:
         d_params, d_opt = self._apply("d", d_params, grads, d_opt, scale)
         return d_params, d_opt, loss
 
-    def generator(self, g_params, g_opt, d_params, key, n, scale=None):
+    def generator(self, g_params, g_opt, d_params, key, n, scale=None, shots=None):
         gan = self.gan
         z = gan.latents(key, n)
         loss, grads = jax.value_and_grad(
-            lambda g: self._generator_loss(d_params, gan.generate(g, z), z, key))(g_params)
+            lambda g: self._generator_loss(d_params, gan.generate(g, z, shots), z, key))(g_params)
         g_params, g_opt = self._apply("g", g_params, grads, g_opt, scale)
         return g_params, g_opt, loss
 
@@ -96,7 +98,8 @@ class GanUpdates:
         return loss
 
     def gan_step(self, carry, real, key, n_critic: int, scale=None):
-        """``n_critic`` D updates then one G update; carry = (g, d, g_opt, d_opt)."""
+        """``n_critic`` D updates then one G update on the images ``real`` (which a
+        conditioned G is also given); carry = (g, d, g_opt, d_opt)."""
         g_params, d_params, g_opt, d_opt = carry
         scale = scale or {"g": None, "d": None}
         keys = jax.random.split(key, n_critic + 1)
@@ -106,11 +109,12 @@ class GanUpdates:
             d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, keys[i],
                                                          scale["d"])
         if not self.reuse_fake:
-            g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1], n, scale["g"])
+            g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1], n, scale["g"],
+                                                     shots=real)
             return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
         # one G forward for the last D update and the G update: its pullback gives G's gradient
         gan, last = self.gan, keys[n_critic - 1]
-        fake, pull_g = jax.vjp(lambda g: gan.sample(g, jax.random.split(last)[0], n), g_params)
+        fake, pull_g = jax.vjp(lambda g: gan.sample(g, jax.random.split(last)[0], n, real), g_params)
         d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, last,
                                                      scale["d"], fake=jax.lax.stop_gradient(fake)
                                                      if self.stop else fake)
@@ -177,14 +181,15 @@ def make_inner_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout
 
 def make_discriminator_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout,
                             stop_gradients: bool = False) -> Callable:
-    """``adapt_d(d_params, g_params, real, key) -> d_params``: ``steps`` discriminator
-    updates against a fixed generator (DAWSON's query-adapted critic)."""
+    """``adapt_d(d_params, g_params, real, key, scale, shots) -> d_params``: ``steps``
+    discriminator updates against a fixed generator (DAWSON's query-adapted critic; a
+    conditioned generator is given ``shots``, the task's support)."""
     updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
 
-    def adapt_d(d_params, g_params, real, key, scale=optim.lr):
+    def adapt_d(d_params, g_params, real, key, scale=optim.lr, shots=None):
         def step(carry, k):
             d, opt = carry
-            d, opt, loss = updates.discriminator(d, opt, g_params, real, k, scale)
+            d, opt, loss = updates.discriminator(d, opt, g_params, real, k, scale, shots=shots)
             return (d, opt), loss
         if steps == 0:
             return d_params
