@@ -140,7 +140,13 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="runs/quality", help="where runs, evals and ablation.jsonl go")
     ap.add_argument("--eval-args", default="", help="extra `metagan eval` overrides, space-separated")
     ap.add_argument("--table", metavar="JSONL", help="print an ablation.jsonl as a markdown table")
+    ap.add_argument("--rescore", metavar="JSONL", help="rewrite an ablation.jsonl's figures from its rows' eval.json")
     a = ap.parse_args(argv)
+    if a.rescore:
+        rows = [json.loads(line) for line in Path(a.rescore).read_text().splitlines()]
+        rows = [{**r, **targets(json.loads(Path(r["eval"]).read_text()))} for r in rows]
+        Path(a.rescore).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return
     if a.table:
         print(markdown([json.loads(line) for line in Path(a.table).read_text().splitlines()]))
         return
