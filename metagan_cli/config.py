@@ -53,7 +53,7 @@ class ModelConfig:
     z_dim: int = 64           # latent size
     width: int = 32           # channels of the widest-resolution feature map (x2 per stage)
     norm: str = "layer"       # layer | group (width divisible by 16) | none; no BatchNorm: tasks are adapted alone
-    arch: str = "dcgan"       # a model of core/models: dcgan | reference (the speed benchmark's 28x28 DCGAN)
+    arch: str = "dcgan"       # a model of core/models: dcgan | conditioned (G follows the support set) | reference (the speed benchmark's 28x28 DCGAN)
     conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only, same function)
 
 
@@ -63,6 +63,22 @@ class GanLossConfig:
     gp_weight: float = 10.0       # wgan_gp: weight of the gradient penalty
     kl_weight: float = 0.0        # weight of the optional E_x KL(p(y|x) || p(y)) regulariser; 0 = off
     kl_classes: int = 10          # size of the discriminator's auxiliary class head when kl_weight > 0
+    mode_seeking: float = 0.0     # weight of the mode-seeking term in G's loss (MSGAN; core/losses.py); 0 = off
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Differentiable augmentation of the discriminator's inputs, real and generated
+    alike, wherever a GAN is trained (inner loops, adaptation, pretraining, the eval's
+    baselines; core/augment.py).  Off by default."""
+    policy: tuple[str, ...] = ()   # in order, any of: translation, cutout, affine; [] = off
+    translation: float = 0.125     # translation: largest shift, as a fraction of the image size
+    cutout: float = 0.5            # cutout: side of the square set to background, as a fraction of the size
+    affine: float = 0.15           # affine: largest rotation (radians), scale change and shear
+
+    @property
+    def on(self) -> bool:
+        return bool(self.policy)
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,8 @@ class AlgoConfig:
     outer_objective: str = "gan"   # (fo)maml: gan | dawson (G judged by the adapted D trained further on the queries)
     learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
     reuse_fake: bool = False       # the G update reuses the last D update's generated batch (as the PyTorch reference)
+    freeze_d: int = 0              # adaptation keeps D's first N stages as meta-learned (FreezeD); not Reptile's inner loop
+    adapt_g: str = "all"           # all | norm: adaptation moves every G parameter, or only its norms' scale and shift
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,7 @@ class MetaLearnConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     gan_loss: GanLossConfig = field(default_factory=GanLossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     inner_optim: OptimConfig = field(default_factory=OptimConfig)
     outer_optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4))   # FIGR: Adam 1e-4, b1 0.5
     loop: LoopConfig = field(default_factory=LoopConfig)
@@ -242,6 +261,25 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         raise ConfigError(f"loop.remat must be false, step (or true), nested or auto; "
                           f"got '{cfg.loop.remat}'")
     check_model(cfg.model)
+    from metagan_cli.core.augment import TRANSFORMS
+    from metagan_cli.core.partial_adaptation import ADAPT_G
+    if cfg.algo.adapt_g not in ADAPT_G:
+        raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch != "dcgan"):
+        raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
+                          "(model=dcgan with model.norm=layer or group)")
+    if cfg.gan_loss.mode_seeking < 0:
+        raise ConfigError(f"gan_loss.mode_seeking must be >= 0, got {cfg.gan_loss.mode_seeking}")
+    if cfg.algo.freeze_d < 0:
+        raise ConfigError(f"algo.freeze_d must be >= 0, got {cfg.algo.freeze_d}")
+    for name in cfg.augment.policy:
+        if name not in TRANSFORMS:
+            raise ConfigError(f"augment.policy: unknown transformation '{name}'; "
+                              f"choose from {', '.join(TRANSFORMS)}")
+    for key in ("translation", "cutout", "affine"):
+        value = getattr(cfg.augment, key)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"augment.{key} must be in [0, 1), got {value}")
     unroll = cfg.loop.scan_unroll
     if isinstance(unroll, str) and unroll not in ("auto", "full"):
         raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")

@@ -23,6 +23,9 @@ meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
                     the reference model's FLOPs per inner step, counted by hand
                     (model_flops_per_inner_step) and at the measured rate
   loop              the loop structure used (scan unroll, task batching, remat)
+  program_sha256    the first 16 hex digits of the SHA-256 of the lowered meta-step
+                    (StableHLO text): equal across two checkouts = the same program
+                    compiled and timed (``--memory-only`` prints it in seconds)
 
 ``--compare`` runs the PyTorch reference script (``--reference``) in a subprocess,
 alternating with rounds of the JAX step, and prints a "ratio" line: the median over
@@ -49,6 +52,7 @@ with its budget (``--matrix short``: the 16x16 digits task only, a regression gu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -217,7 +221,7 @@ class JaxBench:
         from metagan_cli.core.task_parallel import replicated
         from metagan_cli.workflows.meta_train import jitted_meta_step
         self.a, self.jax = a, jax
-        gan = Gan(self.cfg.model, self.cfg.gan_loss)
+        gan = Gan.of(self.cfg)
         self.state = init_meta_state(self.cfg, gan)
         self.data, self.classes = random_task_data(self.cfg)
         mesh = meta_batch_mesh(self.cfg)
@@ -227,6 +231,8 @@ class JaxBench:
         self.loop = {**loop_layout(self.cfg).as_dict(), "devices": jax.device_count()}
         t0 = time.perf_counter()
         lowered = jitted_meta_step(self.cfg, gan, mesh).lower(self.state, self.data, self.classes)
+        # the program's identity: a core change that leaves it equal leaves the timings standing
+        self.program = hashlib.sha256(lowered.as_text().encode()).hexdigest()[:16]
         self.compiled = lowered.compile()
         self.compile_s = time.perf_counter() - t0
         self.first_step_s = None
@@ -298,7 +304,7 @@ class JaxBench:
         rec = {"impl": "jax", "jax": jax.__version__, "backend": jax.default_backend(),
                "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
                "batch": a.batch, "z_dim": a.z_dim, "channels": a.channels,
-               "loop": self.loop,
+               "loop": self.loop, "program_sha256": self.program,
                "first_step_s": round(self.first_step_s or self.compile_s, 3),
                "compile_s": round(self.compile_s, 3)}
         if meta_step_s is not None:

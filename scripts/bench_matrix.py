@@ -102,7 +102,7 @@ def run_cell(task: str, program: str, steady: bool = True) -> dict:
     from metagan_cli.core.gan import Gan
     from metagan_cli.core.loop_layout import resolve_layout
     from metagan_cli.core.meta_state import init_meta_state
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     state = init_meta_state(cfg, gan)
     data, classes = random_classes(cfg)
     rec = {"task": task, "program": program, "image_size": cfg.model.image_size,

@@ -130,6 +130,10 @@ def test_rerun_into_the_same_dir_resumes(trained):
     assert "resuming from the checkpoint at step 4" in out.stderr + out.stdout
     steps = [json.loads(l)["step"] for l in (work / "runs" / "resume" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]
+    again = metagan("meta-train", *TINY[:-4], "train.steps=6", "train.log_every=2",    # finished:
+                    "train.sample_every=2", "train.checkpoint_every=2", "hydra.run.dir=runs/resume", cwd=work)
+    assert "compil" not in again.stderr + again.stdout                                  # nothing to compile
+    assert len((work / "runs" / "resume" / "metrics.jsonl").read_text().splitlines()) == 3
     clash = metagan("meta-train", *TINY, "seed=5", "hydra.run.dir=runs/resume", cwd=work, check=False)
     assert clash.returncode == 2 and "different config" in clash.stderr
 
@@ -151,6 +155,19 @@ def test_every_algorithm_meta_trains_and_adapts(tmp_path, algo):
     metagan("adapt", "checkpoint=run", "class=8", "hydra.run.dir=adapted", cwd=tmp_path)
     adapted = json.loads((tmp_path / "adapted" / "run.json").read_text())["adaptation"]
     assert adapted["adapt_steps"] == 2 and np.isfinite(adapted["final_g_loss"])
+
+
+@pytest.mark.slow
+def test_a_conditioned_generator_adapts_to_shots_and_samples_from_them(tmp_path):
+    metagan("meta-train", *TINY, "model=conditioned", "hydra.run.dir=run", cwd=tmp_path)
+    assert (tmp_path / "run" / "samples" / "step_000004.png").is_file()
+    refused = metagan("sample", "checkpoint=run", "hydra.run.dir=s0", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "adapt it first" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # no fine-tuning: the shots alone condition G, and the adapt dir keeps them for sample
+    metagan("adapt", "checkpoint=run", "class=8", "adapt.steps=0", "hydra.run.dir=adapted", cwd=tmp_path)
+    metagan("sample", "checkpoint=adapted", "n=6", "hydra.run.dir=s1", cwd=tmp_path)
+    assert np.load(tmp_path / "s1" / "samples.npz")["images"].shape == (6, 8, 8, 1)
 
 
 @pytest.mark.parametrize("args, message", [

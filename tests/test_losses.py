@@ -71,3 +71,16 @@ def test_kl_regulariser_enters_the_discriminator_loss_with_its_weight():
     plain = discriminator_loss(GanLossConfig(), d_apply, None, x, x, key)
     with_kl = discriminator_loss(GanLossConfig(kl_weight=0.5), d_apply, None, x, x, key)
     assert plain - with_kl == pytest.approx(0.5 * float(kl_to_marginal(aux)), rel=1e-5)
+
+
+def test_mode_seeking_term_is_large_for_a_collapsed_batch_and_pushes_samples_apart():
+    from metagan_cli.core.losses import mode_seeking
+    z = jax.random.normal(jax.random.PRNGKey(0), (8, 4))
+    spread = jax.random.uniform(jax.random.PRNGKey(1), (8, 3, 3, 1), minval=-1, maxval=1)
+    collapsed = jnp.broadcast_to(spread[:1], spread.shape) + 1e-3 * spread
+    assert float(mode_seeking(collapsed, z)) > 100 * float(mode_seeking(spread, z))
+    # its gradient moves the two halves apart: a small step against it raises their distance
+    grad = jax.grad(mode_seeking)(spread, z)
+    moved = spread - 0.01 * grad / jnp.max(jnp.abs(grad))
+    distance = lambda x: float(jnp.mean(jnp.abs(x[:4] - x[4:])))
+    assert distance(moved) > distance(spread)

@@ -7,14 +7,20 @@ from dataclasses import dataclass
 
 import jax
 
-from metagan_cli.config import GanLossConfig, ModelConfig
-from metagan_cli.core.models import discriminator, generator
+from metagan_cli.config import AugmentConfig, GanLossConfig, MetaLearnConfig, ModelConfig
+from metagan_cli.core.augment import augment
+from metagan_cli.core.models import discriminator, generator, is_conditioned
 
 
 @dataclass(frozen=True)
 class Gan:
     model: ModelConfig
     loss: GanLossConfig
+    augment: AugmentConfig = AugmentConfig()   # what D's inputs go through in training
+
+    @classmethod
+    def of(cls, cfg: MetaLearnConfig) -> "Gan":
+        return cls(cfg.model, cfg.gan_loss, cfg.augment)
 
     @property
     def aux_classes(self) -> int:
@@ -23,25 +29,42 @@ class Gan:
     def init(self, key: jax.Array) -> dict:
         return _compiled_init(self, key)
 
+    @property
+    def conditioned(self) -> bool:
+        """Does the generator take the task's support images (``model=conditioned``)?"""
+        return is_conditioned(self.model)
+
     def _init(self, key: jax.Array) -> dict:
         g_key, d_key = jax.random.split(key)
         size, ch = self.model.image_size, self.model.channels
         z = jax.numpy.zeros((1, self.model.z_dim), jax.numpy.float32)   # float32 under x64 too
         x = jax.numpy.zeros((1, size, size, ch), jax.numpy.float32)
-        return {"g": generator(self.model).init(g_key, z)["params"],
+        g_inputs = (z, x) if self.conditioned else (z,)
+        return {"g": generator(self.model).init(g_key, *g_inputs)["params"],
                 "d": discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
 
-    def generate(self, g_params, z: jax.Array) -> jax.Array:
-        return generator(self.model).apply({"params": g_params}, z)
+    def generate(self, g_params, z: jax.Array, shots: jax.Array | None = None) -> jax.Array:
+        """Images from latents ``z`` [B, z_dim]; a conditioned generator also takes the
+        task's support images ``shots`` [K, H, W, C] (an unconditioned one ignores them)."""
+        if not self.conditioned:
+            return generator(self.model).apply({"params": g_params}, z)
+        if shots is None:
+            raise ValueError("a conditioned generator needs the task's support images (shots)")
+        return generator(self.model).apply({"params": g_params}, z, shots)
 
     def discriminate(self, d_params, x: jax.Array):
         return discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
 
+    def for_discriminator(self, x: jax.Array, key: jax.Array) -> jax.Array:
+        """``x`` as D sees it in training: through the augmentation, if any (each call
+        with its own key; without augmentation ``x`` itself)."""
+        return augment(x, key, self.augment) if self.augment.on else x
+
     def latents(self, key: jax.Array, n: int) -> jax.Array:
         return jax.random.normal(key, (n, self.model.z_dim))
 
-    def sample(self, g_params, key: jax.Array, n: int) -> jax.Array:
-        return self.generate(g_params, self.latents(key, n))
+    def sample(self, g_params, key: jax.Array, n: int, shots: jax.Array | None = None) -> jax.Array:
+        return self.generate(g_params, self.latents(key, n), shots)
 
 
 @functools.partial(jax.jit, static_argnums=0)

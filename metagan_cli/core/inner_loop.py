@@ -23,8 +23,9 @@ import optax
 from metagan_cli.config import MetaLearnConfig, OptimConfig
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.loop_layout import LoopLayout, resolve_layout
-from metagan_cli.core.losses import discriminator_loss, generator_loss
+from metagan_cli.core.losses import discriminator_loss, generator_loss, mode_seeking
 from metagan_cli.core.optim import make_inner_optimizer
+from metagan_cli.core.partial_adaptation import Freezing
 
 InnerLoop = Callable[[dict, jax.Array, jax.Array], tuple[dict, jax.Array]]
 
@@ -44,10 +45,11 @@ class GanUpdates:
     """
 
     def __init__(self, gan: Gan, tx: optax.GradientTransformation, stop_gradients: bool = False,
-                 reuse_fake: bool = False):
+                 reuse_fake: bool = False, freezing: Freezing = Freezing()):
         self.gan, self.tx, self.stop, self.reuse_fake = gan, tx, stop_gradients, reuse_fake
+        self.freezing = freezing
 
-    def _apply(self, params, grads, opt, scale):
+    def _apply(self, player, params, grads, opt, scale):
         updates, opt = self.tx.update(grads, opt, params)
         if isinstance(scale, (int, float)):
             updates = jax.tree_util.tree_map(lambda u: u * scale, updates)
@@ -55,30 +57,49 @@ class GanUpdates:
             updates = jax.tree_util.tree_map(jnp.multiply, updates, scale)
         if self.stop:
             updates = jax.lax.stop_gradient(updates)
-        return optax.apply_updates(params, updates), opt
+        return self.freezing.keep(player, optax.apply_updates(params, updates), params), opt
 
-    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None, fake=None):
-        """One D update against ``fake`` (default: G's samples from split(key)[0])."""
+    def discriminator(self, d_params, d_opt, g_params, real, key, scale=None, fake=None, shots=None):
+        """One D update against ``fake`` (default: G's samples from split(key)[0], a
+        conditioned G's given ``shots``, by default ``real``)."""
         gan = self.gan
+        shots = real if shots is None else shots
+        if gan.augment.on:     # split only then: without augmentation, the same draws as ever
+            key, real_key, fake_key = jax.random.split(key, 3)
+            real = gan.for_discriminator(real, real_key)
         z_key, gp_key = jax.random.split(key)
         if fake is None:
-            fake = gan.sample(g_params, z_key, real.shape[0])
+            fake = gan.sample(g_params, z_key, real.shape[0], shots)
+        if gan.augment.on:
+            fake = gan.for_discriminator(fake, fake_key)
         loss, grads = jax.value_and_grad(
             lambda d: discriminator_loss(gan.loss, gan.discriminate, d, real, fake, gp_key)
         )(d_params)
-        d_params, d_opt = self._apply(d_params, grads, d_opt, scale)
+        d_params, d_opt = self._apply("d", d_params, grads, d_opt, scale)
         return d_params, d_opt, loss
 
-    def generator(self, g_params, g_opt, d_params, key, n, scale=None):
+    def generator(self, g_params, g_opt, d_params, key, n, scale=None, shots=None):
         gan = self.gan
+        z = gan.latents(key, n)
         loss, grads = jax.value_and_grad(
-            lambda g: generator_loss(gan.loss, gan.discriminate, d_params, gan.sample(g, key, n))
-        )(g_params)
-        g_params, g_opt = self._apply(g_params, grads, g_opt, scale)
+            lambda g: self._generator_loss(d_params, gan.generate(g, z, shots), z, key))(g_params)
+        g_params, g_opt = self._apply("g", g_params, grads, g_opt, scale)
         return g_params, g_opt, loss
 
+    def _generator_loss(self, d_params, fake, z, key):
+        """G's loss on ``fake`` (generated from latents ``z``, drawn from ``key``): as D
+        judges it (augmented, if on, with draws from a key of its own), plus the
+        mode-seeking term if on."""
+        gan = self.gan
+        judged = gan.for_discriminator(fake, jax.random.fold_in(key, 1)) if gan.augment.on else fake
+        loss = generator_loss(gan.loss, gan.discriminate, d_params, judged)
+        if gan.loss.mode_seeking > 0:
+            loss = loss + gan.loss.mode_seeking * mode_seeking(fake, z)
+        return loss
+
     def gan_step(self, carry, real, key, n_critic: int, scale=None):
-        """``n_critic`` D updates then one G update; carry = (g, d, g_opt, d_opt)."""
+        """``n_critic`` D updates then one G update on the images ``real`` (which a
+        conditioned G is also given); carry = (g, d, g_opt, d_opt)."""
         g_params, d_params, g_opt, d_opt = carry
         scale = scale or {"g": None, "d": None}
         keys = jax.random.split(key, n_critic + 1)
@@ -88,17 +109,18 @@ class GanUpdates:
             d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, keys[i],
                                                          scale["d"])
         if not self.reuse_fake:
-            g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1], n, scale["g"])
+            g_params, g_opt, g_loss = self.generator(g_params, g_opt, d_params, keys[-1], n, scale["g"],
+                                                     shots=real)
             return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
         # one G forward for the last D update and the G update: its pullback gives G's gradient
         gan, last = self.gan, keys[n_critic - 1]
-        fake, pull_g = jax.vjp(lambda g: gan.sample(g, jax.random.split(last)[0], n), g_params)
+        fake, pull_g = jax.vjp(lambda g: gan.sample(g, jax.random.split(last)[0], n, real), g_params)
         d_params, d_opt, d_loss = self.discriminator(d_params, d_opt, g_params, real, last,
                                                      scale["d"], fake=jax.lax.stop_gradient(fake)
                                                      if self.stop else fake)
-        g_loss, fake_grad = jax.value_and_grad(
-            lambda x: generator_loss(gan.loss, gan.discriminate, d_params, x))(fake)
-        g_params, g_opt = self._apply(g_params, pull_g(fake_grad)[0], g_opt, scale["g"])
+        g_loss, fake_grad = jax.value_and_grad(lambda x: self._generator_loss(
+            d_params, x, gan.latents(jax.random.split(last)[0], n), last))(fake)
+        g_params, g_opt = self._apply("g", g_params, pull_g(fake_grad)[0], g_opt, scale["g"])
         return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
 
 
@@ -137,10 +159,11 @@ def scan_steps(step: Callable, carry, keys: jax.Array, layout: LoopLayout):
 
 def make_inner_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout, *,
                     n_critic: int = 1, reuse_fake: bool = False,
-                    stop_gradients: bool = False) -> InnerLoop:
+                    stop_gradients: bool = False, freezing: Freezing = Freezing()) -> InnerLoop:
     """Returns ``adapt(params, support, key) -> (adapted {"g", "d"}, losses [steps, 2])``;
-    losses are the (d_loss, g_loss) of each inner step."""
-    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients, reuse_fake)
+    losses are the (d_loss, g_loss) of each inner step; ``freezing``'s layers keep
+    their values."""
+    updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients, reuse_fake, freezing)
     tx = updates.tx
 
     def adapt(params: dict, support: jax.Array, key: jax.Array):
@@ -158,14 +181,15 @@ def make_inner_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout
 
 def make_discriminator_loop(gan: Gan, optim: OptimConfig, steps: int, layout: LoopLayout,
                             stop_gradients: bool = False) -> Callable:
-    """``adapt_d(d_params, g_params, real, key) -> d_params``: ``steps`` discriminator
-    updates against a fixed generator (DAWSON's query-adapted critic)."""
+    """``adapt_d(d_params, g_params, real, key, scale, shots) -> d_params``: ``steps``
+    discriminator updates against a fixed generator (DAWSON's query-adapted critic; a
+    conditioned generator is given ``shots``, the task's support)."""
     updates = GanUpdates(gan, make_inner_optimizer(optim), stop_gradients)
 
-    def adapt_d(d_params, g_params, real, key, scale=optim.lr):
+    def adapt_d(d_params, g_params, real, key, scale=optim.lr, shots=None):
         def step(carry, k):
             d, opt = carry
-            d, opt, loss = updates.discriminator(d, opt, g_params, real, k, scale)
+            d, opt, loss = updates.discriminator(d, opt, g_params, real, k, scale, shots=shots)
             return (d, opt), loss
         if steps == 0:
             return d_params
@@ -177,9 +201,9 @@ def make_discriminator_loop(gan: Gan, optim: OptimConfig, steps: int, layout: Lo
 
 
 def make_adaptation(gan: Gan, cfg: MetaLearnConfig, steps: int) -> InnerLoop:
-    """The run's own inner loop (its optimiser, n_critic, reuse_fake) for ``steps``
+    """The run's own inner loop (its optimiser, n_critic, reuse_fake, frozen layers) for ``steps``
     steps, laid out for adaptation alone (no differentiation through it): what adapt,
     training grids and eval adapt a meta-learned initialisation with."""
     layout = resolve_layout(cfg.loop, cfg.model, steps)
     return make_inner_loop(gan, cfg.inner_optim, steps, layout, n_critic=cfg.algo.n_critic,
-                           reuse_fake=cfg.algo.reuse_fake)
+                           reuse_fake=cfg.algo.reuse_fake, freezing=Freezing.of(cfg.algo))

@@ -10,6 +10,9 @@ batch, and ``p(y)`` is the batch marginal of ``p_theta(y|x)``.  The discriminato
 maximises it (it is the mutual information between an image and the head's class,
 so it pushes D's features to separate images into confident, balanced groups),
 which enters its loss with a minus sign.  See docs/objective.md.
+
+The optional mode-seeking term (``gan_loss.mode_seeking > 0``) is added to the
+generator's loss in every GAN update of an inner loop, adaptation or pretraining.
 """
 from __future__ import annotations
 
@@ -30,6 +33,17 @@ def kl_to_marginal(aux_logits: jax.Array) -> jax.Array:
     log_p = jax.nn.log_softmax(aux_logits, axis=-1)
     log_marginal = jnp.log(jnp.mean(jnp.exp(log_p), axis=0) + 1e-12)
     return jnp.mean(jnp.sum(jnp.exp(log_p) * (log_p - log_marginal), axis=-1))
+
+
+def mode_seeking(fake: jax.Array, z: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """MSGAN's term (Mao et al., 2019), to minimise: the inverse of how far apart two
+    halves of a generated batch are, per unit of distance between their latents.  A
+    generator collapsing onto a few shots maps distant latents to near-identical images,
+    which this term penalises."""
+    half = fake.shape[0] // 2
+    images = jnp.mean(jnp.abs(fake[:half] - fake[half:2 * half]))
+    latents = jnp.mean(jnp.abs(z[:half] - z[half:2 * half]))
+    return 1.0 / (images / latents + eps)
 
 
 def gradient_penalty(d_apply: DiscriminatorApply, d_params, real, fake, key) -> jax.Array:

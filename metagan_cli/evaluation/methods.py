@@ -30,6 +30,7 @@ from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import GanUpdates, scan_steps
+from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.core.loop_layout import resolve_layout
 from metagan_cli.core.optim import make_inner_optimizer
 
@@ -59,7 +60,8 @@ class Trajectory:
 
     def __init__(self, cfg: MetaLearnConfig, gan: Gan, chunk: int = 10):
         self.chunk, self.lr = chunk, cfg.inner_optim.lr
-        updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim), reuse_fake=cfg.algo.reuse_fake)
+        updates = GanUpdates(gan, make_inner_optimizer(cfg.inner_optim), reuse_fake=cfg.algo.reuse_fake,
+                             freezing=Freezing.of(cfg.algo))
         self._tx = updates.tx
         n_critic = cfg.algo.n_critic
         # the layout adaptation alone gets (no differentiation through the chunk)
@@ -116,6 +118,8 @@ def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
 
 
 def sample_fn(gan: Gan, n: int):
-    return jax.jit(lambda g, key: gan.sample(g, key, n))
+    """``sample(g params, key, support) -> n images`` (only a conditioned generator looks
+    at the support)."""
+    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support if gan.conditioned else None))
 
 

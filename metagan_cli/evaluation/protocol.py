@@ -60,9 +60,9 @@ class Method:
         if not self.generates:
             return [copy_shots(support, n)] * len(budgets)
         init_key, adapt_key, sample_key = keys
-        generators = self.trajectory.run(self.init(init_key), jax.numpy.asarray(support), adapt_key,
-                                         budgets, self.lr)
-        return [np.asarray(sample(g, sample_key))[:n] for g in generators]
+        support = jax.numpy.asarray(support)
+        generators = self.trajectory.run(self.init(init_key), support, adapt_key, budgets, self.lr)
+        return [np.asarray(sample(g, sample_key, support))[:n] for g in generators]
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Context:
     labels: np.ndarray
     names: list
     evaluator: Evaluator
-    sample: Callable            # (g params, key) -> images, at least as many as any stage needs
+    sample: Callable            # (g params, key, support) -> images, at least as many as any stage needs
     key: jax.Array              # the eval key
     reference: object = None    # ReferenceClassifier over all classes, or None
 

@@ -72,9 +72,9 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
     adapted, losses = adapt_fn(params, support, jax.random.fold_in(key, 1))
 
     out_dir = Path(out_dir)
-    Checkpoints(out_dir).save(steps, adapted_state_like(adapted))
+    Checkpoints(out_dir).save(steps, adapted_state_like(adapted, support if gan.conditioned else None))
     z = gan.latents(jax.random.fold_in(root_key(seed), SAMPLE_STREAM), GRID_SAMPLES)
-    before, after = gan.generate(params["g"], z), gan.generate(adapted["g"], z)
+    before, after = gan.generate(params["g"], z, support), gan.generate(adapted["g"], z, support)
     images.save_labelled_rows(out_dir / "adapt_grid.png", [
         (f"support ({len(support)} shots)", support),
         ("before adaptation", before),

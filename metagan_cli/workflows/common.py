@@ -32,22 +32,31 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_seconds)
 
 
-def adapted_state_like(params: dict) -> dict:
-    """The pytree an adapt dir checkpoints: adapted parameters and the step count."""
+def adapted_state_like(params: dict, shots=None) -> dict:
+    """The pytree an adapt dir checkpoints: adapted parameters and the step count (and,
+    for a conditioned generator, the support images it was adapted to and follows)."""
+    params = {"g": params["g"], "d": params["d"]}
+    if shots is not None:
+        params["shots"] = jax.numpy.asarray(shots, jax.numpy.float32)
     return {"step": jax.numpy.zeros((), jax.numpy.int32), "params": params}
 
 
 def load_run(path) -> tuple[Path, dict, MetaLearnConfig, Gan, dict]:
-    """``checkpoint=PATH`` -> (run dir, run.json, config, gan, parameters {"g", "d"})."""
+    """``checkpoint=PATH`` -> (run dir, run.json, config, gan, parameters {"g", "d"}; an
+    adapted conditioned generator's also hold ``"shots"``, its support images)."""
     run_dir, info, cfg = read_run_info(path)
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     checkpoints = Checkpoints(run_dir, read_only=True)
     if checkpoints.latest_step() is None:
         raise UserError(f"checkpoint={path} has no finished checkpoint; let meta-train save one first")
     if info["kind"] == "meta-train":
         like = init_meta_state(cfg, gan)
     else:
-        like = adapted_state_like(init_params(cfg, gan))
+        shots = None
+        if gan.conditioned:
+            size, channels = cfg.model.image_size, cfg.model.channels
+            shots = jax.numpy.zeros((info["adaptation"]["shots"], size, size, channels))
+        like = adapted_state_like(init_params(cfg, gan), shots)
     state = checkpoints.restore(like)
     checkpoints.close()
     return run_dir, info, cfg, gan, state["params"]

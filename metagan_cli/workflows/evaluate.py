@@ -226,7 +226,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         log.info("reference classifier trained on all classes, for evaluation only "
                  "(accuracy on held-back real images %.3f)", reference.test_accuracy)
 
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)

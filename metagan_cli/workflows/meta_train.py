@@ -60,7 +60,7 @@ def meta_train(cfg: MetaLearnConfig, run_dir: str | Path, shard_tasks: bool = Tr
 
 
 def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bool) -> dict:
-    gan = Gan(cfg.model, cfg.gan_loss)
+    gan = Gan.of(cfg)
     data = load_task(cfg)
     cfg = dataclasses.replace(cfg, task=data.resolved(cfg.task))   # saved with its class lists
     record = algorithm(cfg)
@@ -98,9 +98,10 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
     try:
         # the meta-step compiles from shapes while this thread initialises, restores and
         # compiles the sample grid's programs
-        with (progress.waiting("compiling the meta-step") if start < cfg.train.steps
-              else contextlib.nullcontext()):
-            with compiling_in_background(step_fn, _shapes_of(cfg, gan, local_data, classes, placement)):
+        steps_left = start < cfg.train.steps     # a finished run returns without compiling
+        with (progress.waiting("compiling the meta-step") if steps_left else contextlib.nullcontext()):
+            with (compiling_in_background(step_fn, _shapes_of(cfg, gan, local_data, classes, placement))
+                  if steps_left else contextlib.nullcontext()):
                 state = init_meta_state(cfg, gan)
                 state, device_data, classes = jax.device_put((state, local_data, classes), placement)
                 if start:
@@ -110,9 +111,9 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
                 grid = (TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names)
                         if main else None)
-                if grid is not None and start < cfg.train.steps:
+                if grid is not None and steps_left:
                     grid.compile(local_copy(state["params"]))
-        if start < cfg.train.steps:
+        if steps_left:
             log.info("compiled the meta-step in %.1f s", time.perf_counter() - t_start)
         metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
         return _train(cfg, step_fn, state, device_data, classes, start, grid, progress,

@@ -20,10 +20,14 @@ def sample(checkpoint: str, out_dir: str | Path, n: int = 64, seed: int = 0) -> 
     if n < 1:
         raise UserError(f"n must be >= 1, got {n}")
     _, info, cfg, gan, params = load_run(checkpoint)
+    if gan.conditioned and "shots" not in params:
+        raise UserError(f"checkpoint={checkpoint} is a conditioned generator ({cfg.model.arch}), which "
+                        f"draws from support images: adapt it first (metagan adapt checkpoint=... "
+                        f"class=N or images=DIR, adapt.steps=0 for none) and sample the adapt dir")
     z = gan.latents(jax.random.fold_in(root_key(seed), SAMPLE_STREAM), n)
     generate = jax.jit(gan.generate)
     padded = np.concatenate([z, np.zeros((-n % BATCH, z.shape[1]), z.dtype)]) if n > BATCH else z
-    chunks = [np.asarray(generate(params["g"], padded[i:i + BATCH]))
+    chunks = [np.asarray(generate(params["g"], padded[i:i + BATCH], params.get("shots")))
               for i in range(0, len(padded), BATCH)]
     generated = np.concatenate(chunks)[:n]
     out_dir = Path(out_dir)

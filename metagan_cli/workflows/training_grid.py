@@ -33,22 +33,25 @@ class TrainingGrid:
         self.adapted_z = self.init_z[:max(COLUMNS - cfg.shots, 1)]
         self.adapt_key = adapt_key
         self.steps = cfg.algo.inner_steps
+        self.conditioned = gan.conditioned
         self._generate = jax.jit(gan.generate)
         self._adapt = jax.jit(make_adaptation(gan, cfg, self.steps))
 
     def compile(self, params: dict) -> None:
         """Compiles the programs ``save`` runs, without running them."""
-        self._generate.lower(params["g"], self.init_z).compile()
-        self._generate.lower(params["g"], self.adapted_z).compile()
-        for shots in self.shots[:1]:         # every class's shots have the same shape
-            self._adapt.lower(params, shots, self.adapt_key).compile()
+        shots = self.shots[0]                # every class's shots have the same shape
+        self._generate.lower(params["g"], self.init_z, shots).compile()
+        self._generate.lower(params["g"], self.adapted_z, shots).compile()
+        self._adapt.lower(params, shots, self.adapt_key).compile()
 
     def save(self, path, params: dict) -> Image.Image:
-        rows = [("samples of the meta-learned initialisation",
-                 np.asarray(self._generate(params["g"], self.init_z)))]
+        # a conditioned generator's initialisation is shown following the first class's shots
+        rows = [("samples of the meta-learned initialisation" +
+                 (f" given the shots of {self.names[self.classes[0]]}" if self.conditioned else ""),
+                 np.asarray(self._generate(params["g"], self.init_z, self.shots[0])))]
         for cls, shots in zip(self.classes, self.shots):
             adapted, _ = self._adapt(params, shots, self.adapt_key)
-            generated = np.asarray(self._generate(adapted["g"], self.adapted_z))
+            generated = np.asarray(self._generate(adapted["g"], self.adapted_z, shots))
             rows.append((f"validation class {self.names[cls]}: {len(shots)} shots, then samples after "
                          f"{self.steps} adaptation steps", np.concatenate([np.asarray(shots), generated])))
         return images.save_labelled_rows(path, rows, columns=COLUMNS)

@@ -31,6 +31,7 @@ from metagan_cli.core.algorithms import ALGORITHMS, Algorithm, MetaStep, draw_ta
 from metagan_cli.core.episodes import ClassImages
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop
+from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.core.loop_layout import LoopLayout
 from metagan_cli.core.losses import discriminator_loss, generator_loss
 from metagan_cli.core.optim import make_optimizer
@@ -42,26 +43,43 @@ OUTER_OBJECTIVES = ("gan", "dawson")
 
 def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout,
                       stop_gradients: bool = False) -> Callable:
-    """``losses(adapted, query, key, scale) -> [d_query_loss, g_query_loss]``;
-    ``stop_gradients`` makes DAWSON's critic updates constants (first order)."""
+    """``losses(adapted, query, key, scale, support) -> [d_query_loss, g_query_loss]``
+    (a conditioned generator is given the task's ``support``, the query images stay
+    unseen by it); ``stop_gradients`` makes DAWSON's critic updates constants (first order)."""
     critic_steps = cfg.algo.inner_steps * cfg.algo.n_critic
     adapt_critic = make_discriminator_loop(gan, cfg.inner_optim, critic_steps, layout,
                                            stop_gradients)
 
-    def losses(adapted: dict, query: jax.Array, key: jax.Array, d_scale=None) -> jax.Array:
+    def losses(adapted: dict, query: jax.Array, key: jax.Array, d_scale=None, support=None) -> jax.Array:
         d_key, gp_key, g_key, critic_key = jax.random.split(key, 4)
         n = query.shape[0]
-        fake = gan.sample(adapted["g"], d_key, n)
-        d_loss = discriminator_loss(gan.loss, gan.discriminate, adapted["d"], query, fake, gp_key)
+        fake = gan.sample(adapted["g"], d_key, n, support)
+        seen = _AugmentKeys(gan, key)     # D's inputs augmented as in the inner loop (if on)
+        d_loss = discriminator_loss(gan.loss, gan.discriminate, adapted["d"], seen(query),
+                                    seen(fake), gp_key)
         judge = adapted["d"]
         if cfg.algo.outer_objective == "dawson":
             scale = cfg.inner_optim.lr if d_scale is None else d_scale
-            judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale)
-        g_fake = fake if cfg.algo.reuse_fake else gan.sample(adapted["g"], g_key, n)
-        g_loss = generator_loss(gan.loss, gan.discriminate, judge, g_fake)
+            judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale, support)
+        g_fake = fake if cfg.algo.reuse_fake else gan.sample(adapted["g"], g_key, n, support)
+        g_loss = generator_loss(gan.loss, gan.discriminate, judge, seen(g_fake))
         return jnp.stack([d_loss, g_loss])
 
     return losses
+
+
+class _AugmentKeys:
+    """Each call augments a batch with a key of its own, folded from the losses' key
+    (the losses' other draws stay as they are without augmentation)."""
+
+    def __init__(self, gan: Gan, key: jax.Array):
+        self.gan, self.key, self.calls = gan, key, 0
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if not self.gan.augment.on:
+            return x
+        self.calls += 1
+        return self.gan.for_discriminator(x, jax.random.fold_in(self.key, 1000 + self.calls))
 
 
 def _own_player(grad_of_d_loss: dict, grad_of_g_loss: dict) -> dict:
@@ -80,7 +98,7 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, 
     inner losses [steps, 2])`` for one task."""
     inner = make_inner_loop(gan, cfg.inner_optim, cfg.algo.inner_steps, layout,
                             n_critic=cfg.algo.n_critic, reuse_fake=cfg.algo.reuse_fake,
-                            stop_gradients=stop_inner_gradients)
+                            stop_gradients=stop_inner_gradients, freezing=Freezing.of(cfg.algo))
     outer = make_outer_losses(cfg, gan, layout, stop_gradients=first_order or stop_inner_gradients)
 
     def meta_grad(params, support, query, key):
@@ -98,7 +116,7 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, 
                 # one backward pass per player, through only what its own loss and
                 # parameters touch (not G's backward for the D loss, nor D's weight
                 # gradients for the G loss)
-                return lambda x: outer({**adapted, player: x}, query, outer_key, d_scale)[which]
+                return lambda x: outer({**adapted, player: x}, query, outer_key, d_scale, support)[which]
             d_loss, by_d = jax.value_and_grad(own_loss("d", 0))(adapted["d"])
             g_loss, by_g = jax.value_and_grad(own_loss("g", 1))(adapted["g"])
             return {"g": by_g, "d": by_d}, jnp.stack([d_loss, g_loss]), inner_losses
@@ -106,7 +124,7 @@ def make_task_meta_gradient(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout, 
         def task_losses(p):
             adapted, inner_losses = adapt(p)
             scale = p["inner_lr"]["d"] if "inner_lr" in p else None
-            return outer(adapted, query, outer_key, scale), inner_losses
+            return outer(adapted, query, outer_key, scale, support), inner_losses
 
         query_losses, pull, inner_losses = jax.vjp(task_losses, params, has_aux=True)
         by_d = pull(jnp.array([1.0, 0.0], query_losses.dtype))[0]

@@ -23,12 +23,14 @@ class Model:
     ``discriminator(cfg, aux_classes)``: images -> (logit [B], aux logits or None);
     ``check(cfg)``: None, or what is wrong with the config for this model;
     ``matmul_convs_on_cpu``: ``model.conv=auto`` computes its convolutions as matmuls
-    on CPU (see ``core.convolutions``)."""
+    on CPU (see ``core.convolutions``); ``conditioned``: the generator takes
+    (z, support images [K, S, S, C]) and follows the shots it is given."""
     name: str
     generator: Callable[[ModelConfig], nn.Module]
     discriminator: Callable[[ModelConfig, int], nn.Module]
     check: Callable[[ModelConfig], str | None] = lambda cfg: None
     matmul_convs_on_cpu: bool = False
+    conditioned: bool = False
 
 
 MODELS: Registry[Model] = Registry("model.arch")
@@ -41,6 +43,10 @@ def generator(cfg: ModelConfig) -> nn.Module:
 
 def discriminator(cfg: ModelConfig, aux_classes: int = 0) -> nn.Module:
     return MODELS.get(cfg.arch).discriminator(cfg, aux_classes)
+
+
+def is_conditioned(cfg: ModelConfig) -> bool:
+    return MODELS.get(cfg.arch).conditioned
 
 
 def check_model(cfg: ModelConfig) -> None:

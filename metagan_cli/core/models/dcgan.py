@@ -18,7 +18,7 @@ from metagan_cli.core.models import MODELS, Model, conv_impl
 from metagan_cli.core.models.layers import Conv, discriminator_head, norm
 
 
-def _num_stages(image_size: int) -> int:
+def num_stages(image_size: int) -> int:
     return int(math.log2(image_size // 4))
 
 
@@ -28,16 +28,23 @@ class Generator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        stages = _num_stages(self.cfg.image_size)
+        stages = num_stages(self.cfg.image_size)
         width = self.cfg.width * 2 ** (stages - 1)
         x = nn.Dense(4 * 4 * width)(z).reshape(z.shape[0], 4, 4, width)
         x = nn.relu(norm(self.cfg.norm)(x))
-        impl = conv_impl(self.cfg)
-        for stage in range(stages):
-            width = max(int(self.cfg.width * 2.0 ** (stages - 2 - stage)), self.cfg.width // 2, 1)
-            x = depth_to_space(Conv(4 * width, (3, 3), impl=impl)(x))
-            x = nn.relu(norm(self.cfg.norm)(x))
-        return jnp.tanh(Conv(self.cfg.channels, (3, 3), impl=impl)(x))
+        return upsample_to_image(x, self.cfg, conv_impl(self.cfg))
+
+
+def upsample_to_image(x: jax.Array, cfg: ModelConfig, impl: str) -> jax.Array:
+    """A 4x4 feature map -> images [B, S, S, C] in [-1, 1]: [3x3 conv + depth-to-space (x2)
+    + norm + ReLU] per stage, then a 3x3 conv and tanh.  Called inside a generator's
+    ``nn.compact`` method, whose layers these become."""
+    stages = num_stages(cfg.image_size)
+    for stage in range(stages):
+        width = max(int(cfg.width * 2.0 ** (stages - 2 - stage)), cfg.width // 2, 1)
+        x = depth_to_space(Conv(4 * width, (3, 3), impl=impl)(x))
+        x = nn.relu(norm(cfg.norm)(x))
+    return jnp.tanh(Conv(cfg.channels, (3, 3), impl=impl)(x))
 
 
 class Discriminator(nn.Module):
@@ -48,7 +55,7 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array):
         impl = conv_impl(self.cfg)
-        for stage in range(_num_stages(self.cfg.image_size)):
+        for stage in range(num_stages(self.cfg.image_size)):
             x = Conv(self.cfg.width * 2 ** stage, (4, 4), (2, 2), impl=impl)(x)
             if stage > 0:
                 x = norm(self.cfg.norm)(x)
@@ -56,7 +63,7 @@ class Discriminator(nn.Module):
         return discriminator_head(x, self.aux_classes)
 
 
-def _check(cfg: ModelConfig) -> str | None:
+def check(cfg: ModelConfig) -> str | None:
     size = cfg.image_size
     if size < 8 or size & (size - 1):
         return f"model.image_size must be a power of two >= 8, got {size} (28x28 images: model=reference)"
@@ -65,5 +72,5 @@ def _check(cfg: ModelConfig) -> str | None:
     return None
 
 
-MODELS.register(Model("dcgan", generator=Generator, discriminator=Discriminator, check=_check,
+MODELS.register(Model("dcgan", generator=Generator, discriminator=Discriminator, check=check,
                       matmul_convs_on_cpu=True))
