@@ -120,6 +120,6 @@ def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
 def sample_fn(gan: Gan, n: int):
     """``sample(g params, key, support) -> n images`` (only a conditioned generator looks
     at the support)."""
-    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support if gan.conditioned else None))
+    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support))
 
 
