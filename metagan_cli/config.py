@@ -328,7 +328,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
 class BaselinesConfig:
     copy: bool = True                 # copy the shots
     scratch: bool = True              # a fresh GAN trained on the shots
-    pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run; off
+    pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run, or a dir of them matched by seed (a sweep dir, an earlier eval dir); off
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def with_inner_optimiser(cfg: MetaLearnConfig, optim) -> MetaLearnConfig:
 
 
 def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
-    return a.model == b.model and a.gan_loss == b.gan_loss
+    return a.model == b.model and a.gan_loss == b.gan_loss and a.augment == b.augment
 
 
 def sample_fn(gan: Gan, n: int):
