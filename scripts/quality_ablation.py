@@ -38,6 +38,9 @@ ROWS = {
     "conditioned": ["model=conditioned"],
     "conditioned_diffaugment": ["model=conditioned", "augment=diffaugment"],
     "conditioned_mode_seeking": ["model=conditioned", "gan_loss.mode_seeking=1.0"],
+    "fomaml_conditioned_mode_seeking": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0"],
+    "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
+                                            "algo.outer_mmd=4.0"],
 }
 # Rows whose levers act only where a GAN adapts (pretraining ignores them): their pretrain
 # baselines are the named row's, bit for bit, so they are read from its eval dir
