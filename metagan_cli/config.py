@@ -266,9 +266,9 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch != "dcgan"):
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan with model.norm=layer or group)")
+                          "(model=dcgan or conditioned with model.norm=layer or group)")
     if cfg.gan_loss.mode_seeking < 0:
         raise ConfigError(f"gan_loss.mode_seeking must be >= 0, got {cfg.gan_loss.mode_seeking}")
     if cfg.algo.freeze_d < 0:

@@ -38,6 +38,7 @@ ROWS = {
     "conditioned": ["model=conditioned"],
     "conditioned_diffaugment": ["model=conditioned", "augment=diffaugment"],
     "conditioned_mode_seeking": ["model=conditioned", "gan_loss.mode_seeking=1.0"],
+    "conditioned_mode_seeking_adapt_g_norm": ["model=conditioned", "gan_loss.mode_seeking=1.0", "algo.adapt_g=norm"],
     "fomaml_conditioned_mode_seeking": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0"],
     "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
                                             "algo.outer_mmd=4.0"],
@@ -45,7 +46,8 @@ ROWS = {
 # Rows whose levers act only where a GAN adapts (pretraining ignores them): their pretrain
 # baselines are the named row's, bit for bit, so they are read from its eval dir
 # (eval.baselines.pretrain matched by seed) instead of trained again (12 of a row's 33 min).
-SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline"}
+SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline",
+                    "conditioned_mode_seeking_adapt_g_norm": "conditioned_mode_seeking"}
 BUDGETS = (0, 1, 5, 10, 50, 100)
 
 
