@@ -43,11 +43,15 @@ ROWS = {
     "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
                                             "algo.outer_mmd=4.0"],
 }
-# Rows whose levers act only where a GAN adapts (pretraining ignores them): their pretrain
+# Rows whose pretrain baseline trains exactly as another row's (pretraining ignores the
+# levers that act only where a GAN adapts, and the meta-learning algorithm): their pretrain
 # baselines are the named row's, bit for bit, so they are read from its eval dir
-# (eval.baselines.pretrain matched by seed) instead of trained again (12 of a row's 33 min).
+# (eval.baselines.pretrain matched by seed) instead of trained again (12 of a row's 15 eval minutes).
+# (The pretrain baseline takes the row's model, loss and augmentation, not its algorithm.)
 SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline",
-                    "conditioned_mode_seeking_adapt_g_norm": "conditioned_mode_seeking"}
+                    "conditioned_mode_seeking_adapt_g_norm": "conditioned_mode_seeking",
+                    "fomaml_conditioned_mode_seeking": "conditioned_mode_seeking",
+                    "fomaml_conditioned_mode_seeking_mmd": "conditioned_mode_seeking"}
 BUDGETS = (0, 1, 5, 10, 50, 100)
 
 
