@@ -20,11 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+OMNIGLOT_SMALL1 = ["task=folder", "data.path=../shared/omniglot_small1/images_background_small1"]
 TASKS = {
     "digits": ["task=fewshot_digits"],
+    # the generality checks: splits no setting was chosen on
+    "digits_split2": ["task=fewshot_digits", "task.train_classes=[3,4,5,6,7,8]",
+                      "task.validation_classes=[9]", "task.test_classes=[0,1,2]"],
     "mnist": ["task=fewshot_mnist"],
-    "omniglot": ["task=folder", "data.path=../shared/omniglot_small1/images_background_small1",
-                 "task.holdout_group=Greek"],
+    "omniglot": [*OMNIGLOT_SMALL1, "task.holdout_group=Greek"],
+    "omniglot_latin": [*OMNIGLOT_SMALL1, "task.holdout_group=Latin"],
 }
 ROWS = {
     "baseline": [],
