@@ -2,9 +2,10 @@
 structure), later fine-tuned by adapt like any initialisation: the transfer-learning
 baseline a sceptic asks for.  Each meta-step is ``inner_steps`` GAN steps on batches of
 ``meta_batch x shots`` pooled images with the outer optimiser, so a meta-step costs
-about what a meta-learner's does.  A support-conditioned generator (model=conditioned)
-gets one class per batch instead, and is conditioned on it, so that it learns to follow
-its shots: a conditional GAN trained across classes without meta-learning.  One GAN, no task axis: on a mesh it runs replicated.
+about what a meta-learner's does.  One GAN, no task axis: on a mesh it runs replicated.
+A support-conditioned generator (model=conditioned) gets one class per batch instead,
+and is conditioned on it, so that it learns to follow its shots: a conditional GAN
+trained across classes without meta-learning.
 """
 from __future__ import annotations
 
