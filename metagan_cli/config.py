@@ -98,6 +98,7 @@ class AlgoConfig:
     n_critic: int = 1         # discriminator updates per inner step (FIGR: 1; WGAN-GP often 5)
     queries: int = 4          # (fo)maml: query images per task for the outer loss (needs shots + queries per class)
     outer_objective: str = "gan"   # (fo)maml: gan | dawson (G judged by the adapted D trained further on the queries)
+    outer_mmd: float = 0.0         # (fo)maml: weight of the pixel MMD between the adapted G's samples and the queries in G's outer loss
     learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
     reuse_fake: bool = False       # the G update reuses the last D update's generated batch (as the PyTorch reference)
     freeze_d: int = 0              # adaptation keeps D's first N stages as meta-learned (FreezeD); not Reptile's inner loop
@@ -265,13 +266,18 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch != "dcgan"):
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan with model.norm=layer or group)")
+                          "(model=dcgan or conditioned with model.norm=layer or group)")
     if cfg.gan_loss.mode_seeking < 0:
         raise ConfigError(f"gan_loss.mode_seeking must be >= 0, got {cfg.gan_loss.mode_seeking}")
     if cfg.algo.freeze_d < 0:
         raise ConfigError(f"algo.freeze_d must be >= 0, got {cfg.algo.freeze_d}")
+    if cfg.algo.outer_mmd < 0:
+        raise ConfigError(f"algo.outer_mmd must be >= 0, got {cfg.algo.outer_mmd}")
+    if cfg.algo.outer_mmd and not algorithm.needs_queries:
+        raise ConfigError(f"algo.outer_mmd scores adapted samples against query images, which "
+                          f"algo={cfg.algo.name} has none of; use algo=maml or algo=fomaml")
     for name in cfg.augment.policy:
         if name not in TRANSFORMS:
             raise ConfigError(f"augment.policy: unknown transformation '{name}'; "
@@ -328,7 +334,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
 class BaselinesConfig:
     copy: bool = True                 # copy the shots
     scratch: bool = True              # a fresh GAN trained on the shots
-    pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run; off
+    pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run, or a dir of them matched by seed (a sweep dir, an earlier eval dir); off
 
 
 @dataclass(frozen=True)

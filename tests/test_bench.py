@@ -134,7 +134,8 @@ def test_bench_smoke(capsys):
     assert bench.model_flops_per_inner_step(8) > 1e9
 
 
-@pytest.mark.parametrize("separate", [[], ["--separate"]], ids=["jax_in_process", "separate"])
+@pytest.mark.parametrize("separate", [[], pytest.param(["--separate"], marks=pytest.mark.slow)],
+                         ids=["jax_in_process", "separate"])     # separate: starts two Python processes
 def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, capsys, separate):
     """--compare's harness, with a stand-in for the PyTorch script (any script printing
     the reference's JSON line): the ratio of medians, per-round ratios and host probes;
@@ -164,6 +165,7 @@ def test_bench_compare_alternates_rounds_and_records_the_hosts_speed(tmp_path, c
     assert ratio["speedup"] > 1
 
 
+@pytest.mark.slow      # profiles a compiled meta-step
 def test_bench_profile_lists_ops_and_the_matmul_share():
     """In its own process: a profiler trace must not stay attached to the test run."""
     import subprocess

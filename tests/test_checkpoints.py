@@ -30,8 +30,9 @@ def test_meta_state_round_trip_keeps_last_n(tmp_path):
 
 
 # second-order MAML once, with the most state: Meta-SGD's rates and DAWSON's objective
+# (its compile takes a minute: out of the quick loop)
 ALGOS = [dict(name="reptile"), dict(name="fomaml"),
-         dict(name="maml", learn_inner_lr=True, outer_objective="dawson"),
+         pytest.param(dict(name="maml", learn_inner_lr=True, outer_objective="dawson"), marks=pytest.mark.slow),
          dict(name="scratch"), dict(name="pretrain")]
 
 

@@ -76,3 +76,21 @@ def test_first_order_meta_gradient_reaches_the_encoder():
     grad, query_losses, _ = grad_fn(params, _shots(1), _shots(2, k=3), jax.random.PRNGKey(3))
     assert np.isfinite(np.asarray(query_losses)).all()
     assert float(jnp.abs(grad["g"]["encoder_0"]["kernel"]).max()) > 0
+
+
+def test_pretraining_a_conditioned_generator_draws_one_class_per_batch():
+    """Mixed-class batches would teach the encoder that its shots say nothing about the
+    images D calls real; a conditioned pretrain draws each batch from one class."""
+    from metagan_cli.core.episodes import ClassImages, sample_one_class, sample_pooled
+    pixels = np.repeat(np.arange(0, 250, 50, dtype=np.uint8), [3, 5, 2, 4, 6])     # class c: value 50c
+    data = ClassImages(jnp.asarray(pixels.reshape(-1, 1, 1, 1)), jnp.asarray([0, 3, 8, 10, 14]),
+                       jnp.asarray([3, 5, 2, 4, 6]), max_count=6)
+    classes = jnp.asarray([1, 2, 4])
+    seen = set()
+    for i in range(20):
+        batch = np.asarray(sample_one_class(jax.random.PRNGKey(i), data, classes, 16)).ravel()
+        assert len(set(batch.tolist())) == 1
+        seen.add(round(float((batch[0] + 1) * 127.5)))
+    assert seen == {50, 100, 200}
+    pooled = np.asarray(sample_pooled(jax.random.PRNGKey(0), data, classes, 16)).ravel()
+    assert len(set(pooled.tolist())) > 1

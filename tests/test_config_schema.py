@@ -109,3 +109,20 @@ def test_an_unknown_choice_names_the_registered_ones():
         validate(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, name="nope")))
     with pytest.raises(ConfigError, match="outer_optim.name must be one of adam, sgd; got 'lion'"):
         validate(dataclasses.replace(cfg, outer_optim=OptimConfig(name="lion")))
+
+
+def test_each_experiment_preset_composes_validates_and_can_be_overridden():
+    """experiment=NAME: a preset over the default options; the command line still wins."""
+    presets = _options("experiment")
+    assert presets
+    with initialize_config_module(config_module="metagan_cli.conf", version_base="1.3"):
+        for name in presets:
+            cfg = compose(config_name="meta_train", overrides=[f"experiment={name}"])
+            assert _flat(OmegaConf.to_container(cfg, resolve=True)) == SCHEMA_KEYS, name
+            assert meta_learn_config(cfg) != MetaLearnConfig(), name
+            seeded = compose(config_name="meta_train", overrides=[f"experiment={name}", "seed=7", "train.steps=3"])
+            config = meta_learn_config(seeded)
+            assert (config.seed, config.train.steps) == (7, 3)
+        digits = meta_learn_config(compose(config_name="meta_train", overrides=["experiment=digits_conditioned"]))
+        assert digits.model.arch == "conditioned" and digits.gan_loss.mode_seeking == 1.0
+        assert digits.task == MetaLearnConfig().task

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metagan_cli.config import ConfigError, MetaLearnConfig, ModelConfig, TaskConfig, from_dict, to_dict, validate
+from metagan_cli.config import AlgoConfig, ConfigError, MetaLearnConfig, ModelConfig, TaskConfig, from_dict, to_dict, validate
 from metagan_cli.core.episodes import sample_episodes, sample_from_class
 from metagan_cli.data.digits import load_digit_images
 from metagan_cli.data.tasks import TaskData, to_class_images
@@ -47,6 +47,8 @@ def test_config_round_trip_and_type_errors_name_the_key():
     (dict(model=ModelConfig(image_size=32)), "differs from task.image_size"),
     (dict(task=TaskConfig(train_classes=(0, 1, 7))), "both train_classes and test_classes"),
     (dict(shots=0), "shots must be >= 1"),
+    (dict(algo=AlgoConfig(outer_mmd=1.0)), "algo=reptile has none of; use algo=maml or algo=fomaml"),
+    (dict(algo=AlgoConfig(name="fomaml", outer_mmd=-1.0)), "algo.outer_mmd must be >= 0"),
 ])
 def test_validate_rejects_inconsistent_configs(change, message):
     with pytest.raises(ConfigError, match=message):

@@ -27,6 +27,7 @@ MNIST_TASK = TaskConfig(name="fewshot_mnist", source="tfds", tfds_name="mnist", 
                         split="mnist_holdout_789", train_classes=(), test_classes=())
 
 
+@pytest.mark.slow      # decodes 60,000 images
 @pytest.mark.skipif(not HAS_MNIST, reason=f"no prepared TFDS mnist in {MNIST_DIR}")
 def test_mnist_from_the_prepared_tfds_dir_with_both_shipped_splits(tmp_path):
     data_cfg = DataConfig(data_dir=MNIST_DIR, cache_dir=str(tmp_path / "cache"))

@@ -1,6 +1,7 @@
 """The eval protocol: metrics against direct computations, the evaluator cache, the
 adaptation trajectory, and `metagan eval` end to end through the real CLI."""
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -199,7 +200,21 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     assert single == [r for r in records if r["run"] == "seed 0"]
 
     from metagan_cli.errors import UserError
-    from metagan_cli.workflows.evaluate import evaluate, load_runs
+    from metagan_cli.workflows.common import load_run
+    from metagan_cli.workflows.evaluate import _Pretrained, evaluate, load_runs
+    # eval.baselines.pretrain=<an earlier eval dir>: its pretrain runs, matched by seed
+    runs = load_runs(str(tmp_path / "sw"))
+    given = _Pretrained(str(ev), tmp_path / "unused", several=True)
+    for run in runs:
+        params, info = given.for_run(run)
+        want = load_run(ev / f"pretrain_seed{run.cfg.seed}")[4]
+        assert info["run_dir"] == str(ev / f"pretrain_seed{run.cfg.seed}") and info["seed"] == run.cfg.seed
+        for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves({"g": want["g"], "d": want["d"]})):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    shutil.copytree(ev / "pretrain_seed0", tmp_path / "only0" / "pretrain_seed0")
+    with pytest.raises(UserError, match="no run with seed=1"):
+        _Pretrained(str(tmp_path / "only0"), tmp_path / "unused", several=True).for_run(runs[1])
+    assert not (tmp_path / "unused").exists()
     with pytest.raises(UserError, match="needs 300"):     # in-process: a CLI start costs seconds
         evaluate(str(tmp_path / "sw" / "0"), tmp_path / "bad", {}, shots=150)
     with pytest.raises(UserError, match="two runs have seed=0"):

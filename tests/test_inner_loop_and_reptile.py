@@ -41,14 +41,17 @@ def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
     adapted, losses = inner_loop(gan, cfg, 1)(params, support, key)
 
     # by hand: the step's key -> one key per D update and one for the G update
-    step_key = jax.random.split(key, 1)[0]
-    d_key, g_key = jax.random.split(step_key, 2)
-    z_key, gp_key = jax.random.split(d_key)
-    fake = gan.sample(params["g"], z_key, 4)
-    d_grad = jax.grad(lambda d: discriminator_loss(gan.loss, gan.discriminate, d, support, fake, gp_key))(params["d"])
-    d_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["d"], d_grad)
-    g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d_new, gan.sample(g, g_key, 4)))(params["g"])
-    g_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["g"], g_grad)
+    @jax.jit      # compiled: op-by-op dispatch of the reference costs more than its compile
+    def by_hand(params):
+        step_key = jax.random.split(key, 1)[0]
+        d_key, g_key = jax.random.split(step_key, 2)
+        z_key, gp_key = jax.random.split(d_key)
+        fake = gan.sample(params["g"], z_key, 4)
+        d_grad = jax.grad(lambda d: discriminator_loss(gan.loss, gan.discriminate, d, support, fake, gp_key))(params["d"])
+        d_new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params["d"], d_grad)
+        g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d_new, gan.sample(g, g_key, 4)))(params["g"])
+        return d_new, jax.tree_util.tree_map(lambda p, g: p - lr * g, params["g"], g_grad)
+    d_new, g_new = by_hand(params)
     tree_close(adapted["d"], d_new, rtol=1e-5, atol=1e-6)
     tree_close(adapted["g"], g_new, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(losses))
@@ -180,8 +183,8 @@ def test_reptile_with_one_inner_sgd_step_is_its_closed_form():
     theta = state["params"]
     episode_key, inner_key = jax.random.split(jax.random.fold_in(state["key"], 0))
     _, support, _ = sample_episodes(episode_key, data, classes, 3, cfg.shots)
-    d_grads, g_grads = [], []
-    for s, task_key in zip(support, jax.random.split(inner_key, 3)):
+    @jax.jit      # compiled once for the three tasks (op-by-op dispatch costs more)
+    def task_gradients(s, task_key):
         d_key, g_key = jax.random.split(jax.random.split(task_key, 1)[0], 2)
         z_key, gp_key = jax.random.split(d_key)
         fake = gan.sample(theta["g"], z_key, cfg.shots)
@@ -189,6 +192,11 @@ def test_reptile_with_one_inner_sgd_step_is_its_closed_form():
         d_task = jax.tree_util.tree_map(lambda p, g: p - alpha * g, theta["d"], d_grad)
         g_grad = jax.grad(lambda g: generator_loss(gan.loss, gan.discriminate, d_task,
                                                    gan.sample(g, g_key, cfg.shots)))(theta["g"])
+        return d_grad, g_grad
+
+    d_grads, g_grads = [], []
+    for s, task_key in zip(support, jax.random.split(inner_key, 3)):
+        d_grad, g_grad = task_gradients(s, task_key)
         d_grads.append(d_grad), g_grads.append(g_grad)
     mean = lambda trees: jax.tree_util.tree_map(lambda *xs: sum(xs) / len(xs), *trees)
     expected = {"d": jax.tree_util.tree_map(lambda p, g: p - eps * alpha * g, theta["d"], mean(d_grads)),

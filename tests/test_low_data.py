@@ -53,6 +53,7 @@ def mnist_accuracies(mnist_digits):
     return train_and_test(*mnist_digits, num_classes=len(DIGITS), seeds=SEEDS)
 
 
+@pytest.mark.slow      # reads real MNIST and trains classifiers
 def test_classifier_learns_mnist_digits_from_five_shots(mnist_accuracies):
     assert mnist_accuracies.shape == (len(SEEDS),) and mnist_accuracies.dtype == np.float64
     # Chance is 1/3; this recipe measured 0.73, 0.79 and 0.85 here.
@@ -60,6 +61,7 @@ def test_classifier_learns_mnist_digits_from_five_shots(mnist_accuracies):
     assert mnist_accuracies.min() > 0.45, mnist_accuracies
 
 
+@pytest.mark.slow
 def test_same_seeds_same_classifiers_and_each_seed_its_own(mnist_digits, mnist_accuracies):
     """Training again from the same seeds (through the two halves of train_and_test)
     gives the same accuracies exactly; the seeds' classifiers differ from each other."""

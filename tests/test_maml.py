@@ -191,3 +191,15 @@ def test_rematerialisation_leaves_the_meta_gradient_unchanged():
             remat_grad, _, _ = _jitted_meta_gradient(rematerialised, gan, first_order=False)(
                 params, support, query, key)
             tree_close(remat_grad, plain, rtol=1e-8, atol=1e-10)
+
+
+def test_meta_gradient_with_the_mmd_term_matches_finite_differences():
+    """algo.outer_mmd: G's outer loss scores the adapted samples against the queries."""
+    cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2, queries=4, outer_mmd=2.0),
+                      inner_optim=INNER["sgd"])
+    _check_against_finite_differences(cfg, seeds=(6,))
+    plain = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, outer_mmd=0.0))
+    gan, params, support, query, key = _task(cfg)
+    with_mmd = _query_losses(cfg, gan, support, query, key)(params)
+    without = _query_losses(plain, gan, support, query, key)(params)
+    assert with_mmd[0] == without[0] and with_mmd[1] > without[1]

@@ -44,11 +44,16 @@ def test_freeze_d_keeps_the_first_stages_bit_identical_and_moves_the_rest():
     assert moved["d"] == {"Conv_0": False, "Conv_1": False, "LayerNorm_0": False, "Dense_0": True}
 
 
-def test_adapt_g_norm_moves_only_the_generators_norm_layers():
-    before, after = _adapt(_config(adapt_g="norm"))
+@pytest.mark.parametrize("arch", ["dcgan", "conditioned"])
+def test_adapt_g_norm_moves_only_the_generators_norm_layers(arch):
+    cfg = _config(adapt_g="norm")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
+    validate(cfg)
+    before, after = _adapt(cfg)
     moved = _moved(before, after)
     assert {layer for layer, m in moved["g"].items() if m} == {
         layer for layer in before["g"] if layer.startswith("LayerNorm")}
+    assert any(layer.startswith("encoder") for layer in before["g"]) == (arch == "conditioned")
     assert all(moved["d"].values())
 
 

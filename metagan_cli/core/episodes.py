@@ -51,3 +51,12 @@ def sample_pooled(key: jax.Array, data: ClassImages, classes: jax.Array, n: int)
     chosen = jax.random.choice(class_key, classes, (n,))
     picks = jnp.floor(jax.random.uniform(image_key, (n,)) * data.counts[chosen]).astype(jnp.int32)
     return data.images[data.offsets[chosen] + picks].astype(jnp.float32) / 127.5 - 1.0
+
+
+def sample_one_class(key: jax.Array, data: ClassImages, classes: jax.Array, n: int) -> jax.Array:
+    """``n`` images of one class drawn uniformly from ``classes`` (with replacement), in
+    [-1, 1]: the batches that teach a support-conditioned generator to follow its shots."""
+    class_key, image_key = jax.random.split(key)
+    chosen = jax.random.choice(class_key, classes)
+    picks = jnp.floor(jax.random.uniform(image_key, (n,)) * data.counts[chosen]).astype(jnp.int32)
+    return data.images[data.offsets[chosen] + picks].astype(jnp.float32) / 127.5 - 1.0

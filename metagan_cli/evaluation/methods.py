@@ -103,7 +103,8 @@ def pretrain_config(cfg: MetaLearnConfig, steps: int) -> MetaLearnConfig:
     ``steps`` meta-steps of algo.inner_steps GAN steps, each on meta_batch x shots
     pooled images, as many images per GAN step as the meta-learner's tasks see."""
     import dataclasses
-    algo = dataclasses.replace(cfg.algo, name=PRETRAIN_ALGORITHM.name, learn_inner_lr=False)
+    # no query images, so no outer objective of MAML's
+    algo = dataclasses.replace(cfg.algo, name=PRETRAIN_ALGORITHM.name, learn_inner_lr=False, outer_mmd=0.0)
     train = dataclasses.replace(cfg.train, steps=max(int(steps), 1))
     return dataclasses.replace(cfg, algo=algo, train=train)
 
@@ -114,7 +115,7 @@ def with_inner_optimiser(cfg: MetaLearnConfig, optim) -> MetaLearnConfig:
 
 
 def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
-    return a.model == b.model and a.gan_loss == b.gan_loss
+    return a.model == b.model and a.gan_loss == b.gan_loss and a.augment == b.augment
 
 
 def sample_fn(gan: Gan, n: int):

@@ -35,7 +35,7 @@ from metagan_cli.evaluation.methods import (COPY, PRETRAIN, SCRATCH, Trajectory,
                                               same_architecture, sample_fn, with_inner_optimiser)
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
-from metagan_cli.runs.run_dir import RUN_FILE
+from metagan_cli.runs.run_dir import RUN_FILE, read_run_info
 from metagan_cli.workflows.common import load_run
 
 log = logging.getLogger("metagan")
@@ -134,15 +134,16 @@ def _optim_text(optim) -> dict:
 
 class _Pretrained:
     """The pretrain baseline's parameters for a run: trained by this eval with the run's
-    checkpoint budget, or read from an algo=pretrain run dir."""
+    checkpoint budget, or read from an algo=pretrain run dir, or from a dir of them (a
+    sweep dir, or an earlier eval's dir with its pretrain_seed* runs) matched by seed."""
 
     def __init__(self, choice: str, out_dir: Path, several: bool):
         self.choice, self.out_dir, self.several = choice, out_dir, several
-        self._given = None
+        self._given = {}
         if choice not in OFF + ("train",):
             if not Path(choice).expanduser().is_dir():
                 raise UserError(f"eval.baselines.pretrain={choice}: give train, off, or the run dir of an "
-                                f"algo=pretrain meta-train run")
+                                f"algo=pretrain meta-train run (or a dir of them, one per seed)")
 
     def for_run(self, run: Run) -> tuple[dict, dict]:
         if self.choice == "train":
@@ -158,26 +159,42 @@ class _Pretrained:
             return params, {"source": "trained by this eval", "run_dir": name, "seed": run.cfg.seed,
                             "checkpoint_step": _checkpoint_step(self.out_dir / name),
                             "inner_steps": pcfg.algo.inner_steps, "evaluated_step": run.step}
-        if self._given is None:
-            _, info, pcfg, _, params = load_run(self.choice)
+        path = self._run_dir_for(run)
+        if path not in self._given:
+            _, info, pcfg, _, params = load_run(path)
             if info["kind"] != "meta-train" or pcfg.algo.name != PRETRAIN_ALGORITHM.name:
-                raise UserError(f"eval.baselines.pretrain={self.choice} is not an algo=pretrain run dir "
+                raise UserError(f"eval.baselines.pretrain={path} is not an algo=pretrain run dir "
                                 f"(it is {info['kind']} with algo={pcfg.algo.name})")
             if not same_architecture(pcfg, run.cfg):
-                raise UserError(f"eval.baselines.pretrain={self.choice} has a different model or GAN loss "
-                                f"than the evaluated run; train it with the same model and loss")
+                raise UserError(f"eval.baselines.pretrain={path} has a different model, GAN loss or "
+                                f"augmentation than the evaluated run; train it with the same ones")
             if pcfg.task.train_classes != run.cfg.task.train_classes:
-                raise UserError(f"eval.baselines.pretrain={self.choice} was trained on other classes "
+                raise UserError(f"eval.baselines.pretrain={path} was trained on other classes "
                                 f"than the evaluated run")
-            self._given = ({"g": params["g"], "d": params["d"]},
-                           {"source": "checkpoint", "run_dir": str(self.choice), "seed": pcfg.seed,
-                            "checkpoint_step": _checkpoint_step(self.choice),
-                            "inner_steps": pcfg.algo.inner_steps})
-        params, info = self._given
+            self._given[path] = ({"g": params["g"], "d": params["d"]},
+                                 {"source": "checkpoint", "run_dir": str(path), "seed": pcfg.seed,
+                                  "checkpoint_step": _checkpoint_step(path),
+                                  "inner_steps": pcfg.algo.inner_steps})
+        params, info = self._given[path]
         if info["checkpoint_step"] != run.step:
             log.warning("the pretrain baseline %s stopped at step %s, the evaluated run at %s: "
-                        "their training budgets differ", self.choice, info["checkpoint_step"], run.step)
+                        "their training budgets differ", path, info["checkpoint_step"], run.step)
         return params, {**info, "evaluated_step": run.step}
+
+    def _run_dir_for(self, run: Run) -> Path:
+        """The given run dir, or among a dir of runs the one with the evaluated run's seed."""
+        given = Path(self.choice).expanduser()
+        if (given / RUN_FILE).is_file():
+            return given
+        candidates = run_dirs(given)
+        if candidates == [given]:
+            raise UserError(f"eval.baselines.pretrain={self.choice} holds no run dir; give an "
+                            f"algo=pretrain run dir or a dir of them (one per seed)")
+        for path in candidates:
+            if read_run_info(path)[2].seed == run.cfg.seed:
+                return path
+        raise UserError(f"eval.baselines.pretrain={self.choice} has no run with seed={run.cfg.seed}; "
+                        f"give a dir with one algo=pretrain run per evaluated seed")
 
 
 def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,

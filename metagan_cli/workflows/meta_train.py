@@ -116,8 +116,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
         if steps_left:
             log.info("compiled the meta-step in %.1f s", time.perf_counter() - t_start)
         metrics_log = MetricsLog(run_dir, resume_step=start) if main else None
-        return _train(cfg, step_fn, state, device_data, classes, start, grid, progress,
-                      metrics_log, checkpoints, run_dir, main)
+        outputs = _Outputs(run_dir, main, grid, progress, metrics_log, checkpoints)
+        return _train(cfg, step_fn, state, device_data, classes, start, outputs)
     finally:
         progress.close()
         if metrics_log is not None:
@@ -125,8 +125,19 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
         checkpoints.close()
 
 
-def _train(cfg, step_fn, state, device_data, classes, start, grid, progress, metrics_log,
-           checkpoints, run_dir, main) -> dict:
+@dataclasses.dataclass
+class _Outputs:
+    """Where the loop writes: checkpoints from every process (orbax coordinates them),
+    the rest only from the main process (``grid`` and ``metrics_log`` are None elsewhere)."""
+    run_dir: Path
+    main: bool
+    grid: TrainingGrid | None
+    progress: Progress
+    metrics_log: MetricsLog | None
+    checkpoints: Checkpoints
+
+
+def _train(cfg, step_fn, state, device_data, classes, start: int, out: _Outputs) -> dict:
     """The loop from ``start``; returns the last logged metrics."""
     # GAN steps per meta-step (without a task axis, each step sees meta_batch times more images)
     inner_per_step = cfg.algo.inner_steps * algorithm(cfg).tasks_per_step(cfg)
@@ -136,10 +147,10 @@ def _train(cfg, step_fn, state, device_data, classes, start, grid, progress, met
     with PreemptionWatch() as preemption:
         for step in range(start + 1, cfg.train.steps + 1):
             state, metrics, finite = step_fn(state, device_data, classes)
-            _stop_if_diverged(finite, step, checkpoints)
+            _stop_if_diverged(finite, step, out.checkpoints)
             if window_t is None:               # keep the first step out of the rates
                 window_start, window_t = step, time.perf_counter()
-                progress.restart_clock()
+                out.progress.restart_clock()
             shown = {}
             last = step == cfg.train.steps
             if step % cfg.train.log_every == 0 or last:
@@ -148,23 +159,23 @@ def _train(cfg, step_fn, state, device_data, classes, start, grid, progress, met
                 rate = inner_per_step * (step - window_start) / max(now - window_t, 1e-9)
                 record = {"step": step, "time_s": round(now - t_start, 3), **metrics,
                           "inner_steps_per_s": round(rate, 2) if step > window_start else None}
-                if main:
-                    metrics_log.write(record)
+                if out.main:
+                    out.metrics_log.write(record)
                 window_start, window_t = step, now
                 shown = {"d_loss": metrics["d_loss"], "g_loss": metrics["g_loss"]}
             writes = False
-            if main and (step % cfg.train.sample_every == 0 or last):
-                picture = grid.save(run_dir / "samples" / f"step_{step:06d}.png",
+            if out.main and (step % cfg.train.sample_every == 0 or last):
+                picture = out.grid.save(out.run_dir / "samples" / f"step_{step:06d}.png",
                                     local_copy(state["params"]))
-                metrics_log.image("samples", picture, step)
+                out.metrics_log.image("samples", picture, step)
                 writes = True
             stopping = any_process(preemption.requested)
             if step % cfg.train.checkpoint_every == 0 or last or stopping:
-                checkpoints.save(step, state)
+                out.checkpoints.save(step, state)
                 writes = True
             if writes:             # keep grids and checkpoints out of the measured rate
                 window_start, window_t = step, time.perf_counter()
-            progress.update(1, **shown)
+            out.progress.update(1, **shown)
             if stopping:
                 preemption.leave(step)     # exits; the caller's finally closes what is open
     return record

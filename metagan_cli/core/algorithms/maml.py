@@ -16,6 +16,11 @@ Outer objectives (``algo.outer_objective``):
               trained further on the query images for ``inner_steps x n_critic``
               updates (DAWSON: a GAN has no likelihood to score held-out data with,
               so a critic that has seen the held-out images judges the generator).
+
+``algo.outer_mmd > 0`` adds to G's outer loss that weight times the MMD between the
+adapted G's samples and the query images (``losses.mmd_squared``): a score of the
+adapted samples against unseen images of the task's class, which no discriminator has
+to learn first; ``maml`` differentiates it through the inner loop.
 """
 from __future__ import annotations
 
@@ -31,10 +36,10 @@ from metagan_cli.core.algorithms import ALGORITHMS, Algorithm, MetaStep, draw_ta
 from metagan_cli.core.episodes import ClassImages
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_discriminator_loop, make_inner_loop
-from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.core.loop_layout import LoopLayout
-from metagan_cli.core.losses import discriminator_loss, generator_loss
+from metagan_cli.core.losses import discriminator_loss, generator_loss, mmd_squared
 from metagan_cli.core.optim import make_optimizer
+from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.core.task_parallel import mean_over_tasks
 
 
@@ -63,6 +68,8 @@ def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout,
             judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale, support)
         g_fake = fake if cfg.algo.reuse_fake else gan.sample(adapted["g"], g_key, n, support)
         g_loss = generator_loss(gan.loss, gan.discriminate, judge, seen(g_fake))
+        if cfg.algo.outer_mmd:
+            g_loss = g_loss + cfg.algo.outer_mmd * mmd_squared(g_fake, query)
         return jnp.stack([d_loss, g_loss])
 
     return losses
