@@ -48,15 +48,17 @@ def sample_pooled(key: jax.Array, data: ClassImages, classes: jax.Array, n: int)
     """``n`` images drawn from the pooled images of ``classes`` (a class uniformly, then an
     image of it uniformly; with replacement), in [-1, 1]: plain GAN training batches."""
     class_key, image_key = jax.random.split(key)
-    chosen = jax.random.choice(class_key, classes, (n,))
-    picks = jnp.floor(jax.random.uniform(image_key, (n,)) * data.counts[chosen]).astype(jnp.int32)
-    return data.images[data.offsets[chosen] + picks].astype(jnp.float32) / 127.5 - 1.0
+    return _with_replacement(image_key, data, jax.random.choice(class_key, classes, (n,)))
 
 
 def sample_one_class(key: jax.Array, data: ClassImages, classes: jax.Array, n: int) -> jax.Array:
     """``n`` images of one class drawn uniformly from ``classes`` (with replacement), in
     [-1, 1]: the batches that teach a support-conditioned generator to follow its shots."""
     class_key, image_key = jax.random.split(key)
-    chosen = jax.random.choice(class_key, classes)
-    picks = jnp.floor(jax.random.uniform(image_key, (n,)) * data.counts[chosen]).astype(jnp.int32)
+    return _with_replacement(image_key, data, jnp.full((n,), jax.random.choice(class_key, classes)))
+
+
+def _with_replacement(key: jax.Array, data: ClassImages, chosen: jax.Array) -> jax.Array:
+    """One image of each class in ``chosen``, uniformly and independently, in [-1, 1]."""
+    picks = jnp.floor(jax.random.uniform(key, chosen.shape) * data.counts[chosen]).astype(jnp.int32)
     return data.images[data.offsets[chosen] + picks].astype(jnp.float32) / 127.5 - 1.0
