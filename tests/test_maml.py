@@ -94,7 +94,8 @@ def _check_against_finite_differences(cfg, seeds=(0, 1, 2), eps=1e-8):
                                            err_msg=f"player {player}, direction {seed}")
 
 
-@pytest.mark.parametrize("inner", ["sgd", "adam", "sgd-momentum"])
+# Adam's second-order terms: test_meta_sgd_and_dawson_gradients_match_finite_differences
+@pytest.mark.parametrize("inner", ["sgd", "sgd-momentum"])
 def test_second_order_meta_gradient_matches_finite_differences(inner):
     # two inner steps: the second differentiates through the first's update (and Adam's
     # and momentum's state), which is what a first-order gradient would miss
@@ -134,9 +135,9 @@ def test_maml_with_zero_inner_steps_is_the_gradient_of_the_query_loss(objective)
     tree_close(grad, {"g": g_grad, "d": d_grad}, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("inner", ["sgd", "adam"])
-@pytest.mark.parametrize("objective", ["gan", "dawson"])
-def test_fomaml_equals_maml_with_the_inner_gradients_stopped(inner, objective):
+# each objective and each optimiser once (a pair's compile is about 30 s)
+@pytest.mark.parametrize("objective,inner", [("gan", "adam"), ("dawson", "sgd")])
+def test_fomaml_equals_maml_with_the_inner_gradients_stopped(objective, inner):
     cfg = tiny_config(algo=AlgoConfig(name="fomaml", inner_steps=3, outer_objective=objective),
                       inner_optim=INNER[inner])
     gan, params, support, query, key = _task(cfg)
