@@ -94,3 +94,30 @@ def test_pretraining_a_conditioned_generator_draws_one_class_per_batch():
     assert seen == {50, 100, 200}
     pooled = np.asarray(sample_pooled(jax.random.PRNGKey(0), data, classes, 16)).ravel()
     assert len(set(pooled.tolist())) > 1
+
+
+@pytest.mark.parametrize("arch", ["conditioned", "dcgan"])
+def test_the_pretrain_step_draws_by_class_only_for_a_conditioned_generator(monkeypatch, arch):
+    """The wiring of the sampler above: what a pretrain meta-step actually draws from."""
+    from metagan_cli.config import AlgoConfig
+    from metagan_cli.core.algorithms import make_meta_step, pretrain
+    from metagan_cli.core.episodes import ClassImages
+    from metagan_cli.core.meta_state import init_meta_state
+    drawn = []
+
+    def spy(name, draw):
+        def wrapped(*args):
+            drawn.append(name)
+            return draw(*args)
+        return wrapped
+    monkeypatch.setattr(pretrain, "sample_one_class", spy("one class", pretrain.sample_one_class))
+    monkeypatch.setattr(pretrain, "sample_pooled", spy("pooled", pretrain.sample_pooled))
+    cfg = _config(algo=AlgoConfig(name="pretrain", meta_batch=2, inner_steps=1))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
+    gan = Gan.of(cfg)
+    assert gan.conditioned == (arch == "conditioned")
+    pixels = np.random.default_rng(0).integers(0, 256, (40, SIZE, SIZE, 1)).astype(np.uint8)
+    data = ClassImages(jnp.asarray(pixels), jnp.arange(0, 40, 10), jnp.full(4, 10), max_count=10)
+    state, metrics = make_meta_step(cfg, gan)(init_meta_state(cfg, gan), data, jnp.arange(4))
+    assert set(drawn) == {"one class" if gan.conditioned else "pooled"}
+    assert np.isfinite(float(metrics["d_loss"])) and int(state["step"]) == 1
