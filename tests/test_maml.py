@@ -97,8 +97,8 @@ def _check_against_finite_differences(cfg, seeds=(0, 1, 2), eps=1e-8):
 # Adam's second-order terms: test_meta_sgd_and_dawson_gradients_match_finite_differences
 @pytest.mark.parametrize("inner", ["sgd", "sgd-momentum"])
 def test_second_order_meta_gradient_matches_finite_differences(inner):
-    # two inner steps: the second differentiates through the first's update (and Adam's
-    # and momentum's state), which is what a first-order gradient would miss
+    # two inner steps: the second differentiates through the first's update (and
+    # momentum's state), which is what a first-order gradient would miss
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2, queries=4),
                       inner_optim=INNER[inner])
     _check_against_finite_differences(cfg)
@@ -135,7 +135,7 @@ def test_maml_with_zero_inner_steps_is_the_gradient_of_the_query_loss(objective)
     tree_close(grad, {"g": g_grad, "d": d_grad}, rtol=1e-5, atol=1e-7)
 
 
-# each objective and each optimiser once (a pair's compile is about 30 s)
+# each objective and each optimiser once (every case compiles two second-order programs)
 @pytest.mark.parametrize("objective,inner", [("gan", "adam"), ("dawson", "sgd")])
 def test_fomaml_equals_maml_with_the_inner_gradients_stopped(objective, inner):
     cfg = tiny_config(algo=AlgoConfig(name="fomaml", inner_steps=3, outer_objective=objective),
@@ -190,7 +190,7 @@ def test_rematerialisation_leaves_the_meta_gradient_unchanged():
 def test_meta_gradient_with_reused_fakes_and_the_mmd_term_matches_finite_differences():
     """algo.reuse_fake: the G update pulls back through the D update's generator pass;
     algo.outer_mmd: G's outer loss scores the adapted samples against the queries.  One
-    check for both (each compile of a second-order program costs about a minute)."""
+    check for both: each second-order compile takes tens of seconds."""
     cfg = tiny_config(algo=AlgoConfig(name="maml", inner_steps=2, queries=4, reuse_fake=True,
                                       outer_mmd=2.0),
                       inner_optim=INNER["sgd"])
