@@ -50,6 +50,7 @@ class Method:
     trajectory: Trajectory | None = None
     lr: float | None = None                          # None: the trajectory's own rate
     settings: dict = field(default_factory=dict)     # what the report prints
+    sample: Callable | None = None                   # its own sampler (another architecture); None: the eval's
 
     @property
     def generates(self) -> bool:
@@ -62,6 +63,7 @@ class Method:
         init_key, adapt_key, sample_key = keys
         support = jax.numpy.asarray(support)
         generators = self.trajectory.run(self.init(init_key), support, adapt_key, budgets, self.lr)
+        sample = self.sample or sample
         return [np.asarray(sample(g, sample_key, support))[:n] for g in generators]
 
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from metagan_cli import __version__
 from metagan_cli.config import ConfigError, EvalConfig, MetaLearnConfig, eval_config, to_dict
+from metagan_cli.core.algorithms import algorithm
+from metagan_cli.core.algorithms.dagan import DAGAN as DAGAN_ALGORITHM
 from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
@@ -42,6 +44,7 @@ log = logging.getLogger("metagan")
 # tasks with few classes and many images each, where a pixel SVM is a fair judge
 SOURCES_WITH_REFERENCE = ("sklearn_digits", "tfds:mnist")
 OFF = ("off", "none", "false", "")
+DAGAN_METHOD = "DAGAN"
 
 
 @dataclass
@@ -182,19 +185,67 @@ class _Pretrained:
         return params, {**info, "evaluated_step": run.step}
 
     def _run_dir_for(self, run: Run) -> Path:
-        """The given run dir, or among a dir of runs the one with the evaluated run's seed."""
-        given = Path(self.choice).expanduser()
-        if (given / RUN_FILE).is_file():
-            return given
-        candidates = run_dirs(given)
-        if candidates == [given]:
-            raise UserError(f"eval.baselines.pretrain={self.choice} holds no run dir; give an "
-                            f"algo=pretrain run dir or a dir of them (one per seed)")
-        for path in candidates:
-            if read_run_info(path)[2].seed == run.cfg.seed:
-                return path
-        raise UserError(f"eval.baselines.pretrain={self.choice} has no run with seed={run.cfg.seed}; "
-                        f"give a dir with one algo=pretrain run per evaluated seed")
+        return run_dir_for_seed(self.choice, "eval.baselines.pretrain", PRETRAIN_ALGORITHM.name, run)
+
+
+def run_dir_for_seed(choice: str, key: str, algo: str, run: Run) -> Path:
+    """``key=choice``: a run dir, or among a dir of runs the one with ``run``'s seed."""
+    given = Path(choice).expanduser()
+    if (given / RUN_FILE).is_file():
+        return given
+    candidates = run_dirs(given) if given.is_dir() else [given]
+    if candidates == [given]:
+        raise UserError(f"{key}={choice} holds no run dir; give an algo={algo} run dir or a dir of "
+                        f"them (one per seed)")
+    for path in candidates:
+        if read_run_info(path)[2].seed == run.cfg.seed:
+            return path
+    raise UserError(f"{key}={choice} has no run with seed={run.cfg.seed}; give a dir with one "
+                    f"algo={algo} run per evaluated seed")
+
+
+class _DaganBaseline:
+    """``eval.baselines.dagan``: an algo=dagan run (or a dir of them matched by seed) of
+    the evaluated run's task and split, as one more method.  It has its own architecture,
+    so its own sampler and trajectory (its run's inner loop: at budget 0 it generates
+    from the shots as it is, beyond it is fine-tuned on them)."""
+
+    KEY = "eval.baselines.dagan"
+
+    def __init__(self, choice: str, samples: int, chunk: int):
+        self.choice, self.samples, self.chunk = choice, samples, chunk
+        self._loaded, self._compiled = {}, {}
+        if choice not in OFF and not Path(choice).expanduser().exists():
+            raise UserError(f"{self.KEY}={choice} does not exist; give the run dir of an algo=dagan "
+                            f"meta-train run (or a dir of them, one per seed), or off")
+
+    @property
+    def on(self) -> bool:
+        return self.choice not in OFF
+
+    def method(self, run: Run) -> tuple[P.Method, dict]:
+        path = run_dir_for_seed(self.choice, self.KEY, DAGAN_ALGORITHM.name, run)
+        if path not in self._loaded:
+            _, info, dcfg, gan, params = load_run(path)
+            if info["kind"] != "meta-train" or dcfg.algo.name != DAGAN_ALGORITHM.name:
+                raise UserError(f"{self.KEY}={path} is not an algo=dagan run dir "
+                                f"(it is {info['kind']} with algo={dcfg.algo.name})")
+            mine, theirs = run.cfg.task, dcfg.task
+            if (theirs.name, theirs.train_classes, theirs.test_classes) != \
+                    (mine.name, mine.train_classes, mine.test_classes) or \
+                    (dcfg.model.image_size, dcfg.model.channels) != (run.cfg.model.image_size, run.cfg.model.channels):
+                raise UserError(f"{self.KEY}={path} was trained on another task, split or image size "
+                                f"than the evaluated run; train it with the same task=")
+            family = to_dict(dcfg)
+            key = repr({k: family[k] for k in ("model", "gan_loss", "augment", "inner_optim", "algo")})
+            if key not in self._compiled:
+                self._compiled[key] = (Trajectory(dcfg, gan, self.chunk), sample_fn(gan, self.samples))
+            trajectory, sample = self._compiled[key]
+            self._loaded[path] = (P.Method(DAGAN_METHOD, lambda k, p={"g": params["g"], "d": params["d"]}: p,
+                                           trajectory, None, {"optimiser": _optim_text(dcfg.inner_optim),
+                                                              "from": "its run's own inner loop"}, sample),
+                                  {"run_dir": str(path), "seed": dcfg.seed, "checkpoint_step": _checkpoint_step(path)})
+        return self._loaded[path]
 
 
 def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
@@ -209,6 +260,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     runs = load_runs(checkpoint)
     pretrained.several = len(runs) > 1
     cfg = runs[0].cfg
+    most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
+    dagan = _DaganBaseline(ev.baselines.dagan, most, ev.chunk)
     shots = cfg.shots if shots is None else shots
     if shots < 1:
         raise UserError(f"shots must be >= 1, got {shots}")
@@ -244,15 +297,20 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                  "(accuracy on held-back real images %.3f)", reference.test_accuracy)
 
     gan = Gan.of(cfg)
-    most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
-    class_budgets = list(ev.classification.budgets or [cfg.algo.inner_steps])
-    low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
+    # by default at the budget adapt uses: the run's inner steps (0 for algo=dagan)
+    adapt_steps = algorithm(cfg).default_adapt_steps(cfg)
+    class_budgets = list(ev.classification.budgets or [adapt_steps])
+    low_budget = adapt_steps if ev.low_data.budget is None else ev.low_data.budget
     evaluated = f"{cfg.algo.name} (evaluated)"
     init_scratch = jax.jit(gan.init)
     with_scratch = ev.baselines.scratch and cfg.algo.name != SCRATCH_ALGORITHM.name
-    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name != PRETRAIN_ALGORITHM.name
+    # algo=dagan is pretrain's step on its pair model: its pretrain baseline would be itself
+    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name not in (
+        PRETRAIN_ALGORITHM.name, DAGAN_ALGORITHM.name)
+    if dagan.on and cfg.algo.name == DAGAN_ALGORITHM.name:
+        raise UserError("eval.baselines.dagan: the evaluated run is itself algo=dagan; leave it off")
 
     # one compiled trajectory per optimiser family; the learning rate is an argument
     families = {}
@@ -302,6 +360,9 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                 jax.random.fold_in(key, P.SCRATCH_INIT), s))
             trajectory, optim = baseline_optimiser(SCRATCH, init)
             methods.append(P.Method(SCRATCH, init, trajectory, optim.lr, {"optimiser": _optim_text(optim)}))
+        if dagan.on:
+            method, info["dagan"] = dagan.method(run)
+            methods.append(method)
         if ev.baselines.copy:
             methods.append(P.Method(COPY))
         log.info("eval of %s (%s, checkpoint at step %s)", run.run_dir, run.label, run.step)
@@ -356,8 +417,10 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "baseline_tuning": searches,
         "evaluator": evaluator.describe(),
         "reference_classifier": reference.describe() if reference else None,
-        "pretrain_baseline": first_pretrain or ({"source": "the evaluated run is itself algo=pretrain"}
-                                                if cfg.algo.name == PRETRAIN_ALGORITHM.name else None),
+        "pretrain_baseline": first_pretrain or ({"source": f"the evaluated run is itself algo={cfg.algo.name}"}
+                                                if cfg.algo.name in (PRETRAIN_ALGORITHM.name, DAGAN_ALGORITHM.name)
+                                                else None),
+        "dagan_baseline": run_info[0].get("dagan"),
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
