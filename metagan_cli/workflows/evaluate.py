@@ -10,6 +10,7 @@ settings chosen once on validation classes).  The measurements are in
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import re
@@ -299,11 +300,13 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     gan = Gan.of(cfg)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
-    # by default at the budget adapt uses: the run's inner steps (0 for algo=dagan)
-    adapt_steps = algorithm(cfg).default_adapt_steps(cfg)
-    class_budgets = list(ev.classification.budgets or [adapt_steps])
-    low_budget = adapt_steps if ev.low_data.budget is None else ev.low_data.budget
     evaluated = f"{cfg.algo.name} (evaluated)"
+    # each generator as adapt uses it by default: the run's inner steps, DAGAN's 0 steps
+    own_budget = {DAGAN_METHOD: 0, evaluated: algorithm(cfg).default_adapt_steps(cfg)}
+    default_budgets = {cfg.algo.inner_steps, own_budget[evaluated]} | ({0} if dagan.on else set())
+    class_budgets = list(ev.classification.budgets or sorted(default_budgets))
+    low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
+    own_budget = {} if ev.low_data.budget is not None else own_budget
     init_scratch = jax.jit(gan.init)
     with_scratch = ev.baselines.scratch and cfg.algo.name != SCRATCH_ALGORITHM.name
     # algo=dagan is pretrain's step on its pair model: its pretrain baseline would be itself
@@ -346,7 +349,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     progress = Progress(len(runs) * units, desc="eval", unit="episode", log_every=max(1, units // 4))
     for i, run in enumerate(runs):
         methods = [P.Method(evaluated, lambda key, p=run.params: p, own, None,
-                            {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"})]
+                            {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"},
+                            budget=own_budget.get(evaluated))]
         info = {"run_dir": str(run.run_dir), "seed": run.cfg.seed, "checkpoint_step": run.step,
                 "train_steps": run.cfg.train.steps}
         if with_pretrain:
@@ -362,7 +366,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
             methods.append(P.Method(SCRATCH, init, trajectory, optim.lr, {"optimiser": _optim_text(optim)}))
         if dagan.on:
             method, info["dagan"] = dagan.method(run)
-            methods.append(method)
+            methods.append(dataclasses.replace(method, budget=own_budget.get(DAGAN_METHOD)))
         if ev.baselines.copy:
             methods.append(P.Method(COPY))
         log.info("eval of %s (%s, checkpoint at step %s)", run.run_dir, run.label, run.step)
@@ -407,7 +411,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                            "classifier": "nearest prototype (Euclidean) on evaluator features"},
         "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
                      "classifier_seeds": ev.low_data.seeds, "test_images_max": ev.low_data.test_images,
-                     "budget": low_budget, "adapted_from": f"the first {shots} of each class's k real images",
+                     "budget": low_budget, "own_budgets": own_budget, "adapted_from": f"the first {shots} of each class's k real images",
                      "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
                                    "over all held-out classes"},
         "statistics": {"interval": "95%, Student's t quantile for the real n (t(n-1))",
