@@ -122,9 +122,10 @@ def test_eval_writes_records_for_every_method(trained):
 
 @pytest.mark.slow
 @SHARES_TRAINED_RUN
-def test_a_dagan_run_generates_from_shots_and_joins_another_runs_eval(trained):
+def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(trained):
     """algo=dagan trains its pair model; adapt follows the shots without fine-tuning by
-    default; its run is one more method in a meta-learner's eval, with its own sampler."""
+    default; its run is one more method in a meta-learner's eval, with its own sampler;
+    compare puts both side by side."""
     work, run = trained
     metagan("meta-train", *TINY, "algo=dagan", "hydra.run.dir=runs/dagan", cwd=work)
     info = json.loads((work / "runs" / "dagan" / "run.json").read_text())["config"]
@@ -149,6 +150,22 @@ def test_a_dagan_run_generates_from_shots_and_joins_another_runs_eval(trained):
                       "hydra.run.dir=runs/eval_refused", cwd=work, check=False)
     assert refused.returncode == 2 and "eval.baselines.dagan" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+    # compare: both methods side by side, paired; a run of another split is refused
+    metagan("compare", f"runs=[{run},runs/dagan]", "eval.episodes=1", "eval.samples=8", "eval.budgets=[0,2]",
+            "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30", "eval.grid_classes=1",
+            "eval.classification.episodes=2", "eval.classification.ways=[2]",
+            "eval.classification.generated_per_class=4", "eval.low_data.ks=[1]", "eval.low_data.seeds=2",
+            "eval.low_data.generated=4", "eval.low_data.classifier_steps=20", "hydra.run.dir=runs/compare", cwd=work)
+    out = work / "runs" / "compare"
+    result = json.loads((out / "compare.json").read_text())
+    assert [m["label"] for m in result["metadata"]["methods"]] == ["reptile", "dagan"]
+    assert [m["low_data_budget"] for m in result["metadata"]["methods"]] == [2, 0]
+    between = {(r["stage"], r["metric"]) for r in result["records"]
+               if r["kind"] == "paired" and (r["method"], r["baseline"]) == ("reptile", "dagan")}
+    assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
+    assert any(stage == "classification" for stage, _ in between)
+    assert (out / "plane.png").is_file() and "Paired verdicts" in (out / "compare.md").read_text()
 
 
 @pytest.mark.slow

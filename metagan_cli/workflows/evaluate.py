@@ -249,6 +249,34 @@ class _DaganBaseline:
         return self._loaded[path]
 
 
+def held_out_data(cfg: MetaLearnConfig, shots: int, ev: EvalConfig):
+    """The run's task data (its own split, from run.json, not whatever the task config
+    resolves to today), checked for enough images per held-out class; the evaluator
+    network trained on its meta-train classes; the reference classifier where fair."""
+    data = load_task(cfg)
+    task = cfg.task
+    names = data.class_names
+    counts = np.bincount(data.labels, minlength=len(names))
+    needed = shots + max(shots, 2)
+    short = [c for c in task.test_classes if counts[c] < needed]
+    if short:
+        raise UserError(f"held-out class {names[short[0]]} has {counts[short[0]]} images but eval "
+                        f"with shots={shots} needs {needed} (the shots, and at least as many unseen "
+                        f"images to compare with); lower shots=")
+    evaluator = load_or_train(data.pixels, data.labels, names, tuple(task.train_classes),
+                              tuple(task.test_classes), cache_dir(cfg.data.cache_dir), steps=ev.evaluator_steps)
+    log.info("evaluator %s (validation accuracy on meta-train classes %.3f)",
+             evaluator.evaluator_id, evaluator.validation_accuracy)
+    source = task.source if task.source != "tfds" else f"tfds:{task.tfds_name}"
+    reference = None
+    if source in SOURCES_WITH_REFERENCE:
+        from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
+        reference = ReferenceClassifier.fit(data.pixels, data.labels, seed=0)
+        log.info("reference classifier trained on all classes, for evaluation only "
+                 "(accuracy on held-back real images %.3f)", reference.test_accuracy)
+    return data, evaluator, reference
+
+
 def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
              shots: int | None = None, extra_budget: int | None = None, seed: int = 0) -> dict:
     """Runs the protocol and writes eval.json, eval.csv, plots, grids and report.md."""
@@ -272,38 +300,20 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    data = load_task(cfg)
-    # the run's own split (run.json), not whatever the task config resolves to today
+    data, evaluator, reference = held_out_data(cfg, shots, ev)
     task = cfg.task
     train_classes, test_classes = tuple(task.train_classes), tuple(task.test_classes)
     validation = tuple(task.validation_classes)
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
-    needed = shots + max(shots, 2)
-    short = [c for c in test_classes if counts[c] < needed]
-    if short:
-        raise UserError(f"held-out class {names[short[0]]} has {counts[short[0]]} images but eval "
-                        f"with shots={shots} needs {needed} (the shots, and at least as many unseen "
-                        f"images to compare with); lower shots=")
-    evaluator = load_or_train(data.pixels, data.labels, names, train_classes, test_classes,
-                              cache_dir(cfg.data.cache_dir), steps=ev.evaluator_steps)
-    log.info("evaluator %s (validation accuracy on meta-train classes %.3f)",
-             evaluator.evaluator_id, evaluator.validation_accuracy)
-    source = task.source if task.source != "tfds" else f"tfds:{task.tfds_name}"
-    reference = None
-    if source in SOURCES_WITH_REFERENCE:
-        from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
-        reference = ReferenceClassifier.fit(data.pixels, data.labels, seed=0)
-        log.info("reference classifier trained on all classes, for evaluation only "
-                 "(accuracy on held-back real images %.3f)", reference.test_accuracy)
 
     gan = Gan.of(cfg)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
     evaluated = f"{cfg.algo.name} (evaluated)"
     # each generator as adapt uses it by default: the run's inner steps, DAGAN's 0 steps
-    own_budget = {DAGAN_METHOD: 0, evaluated: algorithm(cfg).default_adapt_steps(cfg)}
-    default_budgets = {cfg.algo.inner_steps, own_budget[evaluated]} | ({0} if dagan.on else set())
+    own_budget = {evaluated: algorithm(cfg).default_adapt_steps(cfg), **({DAGAN_METHOD: 0} if dagan.on else {})}
+    default_budgets = {cfg.algo.inner_steps, *own_budget.values()}
     class_budgets = list(ev.classification.budgets or sorted(default_budgets))
     low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
     own_budget = {} if ev.low_data.budget is not None else own_budget
