@@ -39,6 +39,10 @@ def test_methods_are_labelled_by_algorithm(two_methods):
                             str(two_methods / "reptile")])
     assert [m.label for m in methods] == ["reptile", "pretrain", "reptile #2"]
     assert [m.budget for m in methods] == [2, 2, 2]
+    named = load_methods([str(two_methods / "reptile"), str(two_methods / "pretrain")], ["FIGR", "transfer"])
+    assert [m.label for m in named] == ["FIGR", "transfer"]
+    with pytest.raises(UserError, match="one distinct name per method"):
+        load_methods([str(two_methods / "reptile"), str(two_methods / "pretrain")], ["FIGR", "FIGR"])
 
 
 def test_runs_of_another_split_or_other_seeds_are_refused(two_methods):

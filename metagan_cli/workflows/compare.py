@@ -71,16 +71,19 @@ def _label(cfg: MetaLearnConfig, taken: set) -> str:
     return unique
 
 
-def load_methods(groups: list) -> list[MethodRuns]:
-    """Each of ``groups`` (a run dir, a sweep dir or a list of run dirs) as one method;
-    all of one task and split, and with the same seeds."""
+def load_methods(groups: list, labels: list | None = None) -> list[MethodRuns]:
+    """Each of ``groups`` (a run dir, a sweep dir or a list of run dirs) as one method,
+    named by ``labels`` (default: its algorithm); all of one task and split, and with
+    the same seeds."""
     if len(groups) < 2:
         raise UserError("runs= needs two methods or more, e.g. runs=[REPTILE_SWEEP_DIR,DAGAN_SWEEP_DIR]")
+    if labels is not None and (len(labels) != len(groups) or len(set(map(str, labels))) != len(labels)):
+        raise UserError(f"labels= needs one distinct name per method of runs= ({len(groups)}); got {labels}")
     methods = []
-    for group in groups:
+    for i, group in enumerate(groups):
         runs = load_runs(group)
-        methods.append(MethodRuns(_label(runs[0].cfg, {m.label for m in methods}), runs[0].cfg,
-                                  {r.cfg.seed: r for r in runs}))
+        label = str(labels[i]) if labels else _label(runs[0].cfg, {m.label for m in methods})
+        methods.append(MethodRuns(label, runs[0].cfg, {r.cfg.seed: r for r in runs}))
     first = _flat(methods[0].cfg)
     for m in methods[1:]:
         other = _flat(m.cfg)
@@ -97,14 +100,14 @@ def load_methods(groups: list) -> list[MethodRuns]:
 
 
 def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
-            shots: int | None = None, seed: int = 0) -> dict:
+            shots: int | None = None, seed: int = 0, labels: list | None = None) -> dict:
     """Measures every method and writes compare.json, compare.csv, plane.png and compare.md."""
     t0 = time.perf_counter()
     try:
         ev = eval_config(eval_values)
     except ConfigError as err:
         raise UserError(str(err)) from None
-    methods = load_methods(groups)
+    methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots
     if shots < 1:
