@@ -81,7 +81,9 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
                 baselines: list, names, pairs: list | None = None) -> list:
     """Every record of one run (one family for Holm): each method's values, and paired
     differences for ``pairs`` of (method, baseline), by default the evaluated method
-    against each baseline."""
+    against each baseline (and in the low-data protocol each row against Standard only;
+    given ``pairs`` are compared there too)."""
+    low_data_pairs = () if pairs is None else pairs
     pairs = [(evaluated, base) for base in baselines] if pairs is None else pairs
     recs = []
     units = measured.units
@@ -114,7 +116,7 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
                 if (base, budget) in got["accuracy"]:
                     recs.append(paired_record(run, "classification", method, base, metric, budget, acc,
                                               got["accuracy"][(base, budget)], over, ways=got["ways"]))
-    recs += low_data_records(run, low_data, pairs)
+    recs += low_data_records(run, low_data, low_data_pairs)
     apply_holm(recs)
     return recs
 

@@ -10,7 +10,7 @@ comes from shot b mod K (``pair_sources``).
 
 The discriminator judges pairs: (x, x'), two images of one class, against
 (x, G(x, z)); it is dcgan's on the two images stacked as channels.  Copying x is then
-no way out for G, since a real pair is never an image and itself.
+no way out for G, since a real pair is (almost always) two different images.
 
 Trained across the meta-train classes by ``algo=dagan``; as a conditioned model, any
 meta-learner can train it too.
