@@ -312,7 +312,7 @@ def test_bare_metagan_lists_the_commands(tmp_path):
 
 def test_help_and_cfg_job_work(tmp_path):
     help_text = metagan("meta-train", "--help", cwd=tmp_path).stdout
-    assert "task: fewshot_digits" in help_text and "algo: fomaml, maml, pretrain, reptile, scratch" in help_text
+    assert "task: fewshot_digits" in help_text and "algo: dagan, fomaml, maml, pretrain, reptile, scratch" in help_text
     assert "algo.inner_steps" in help_text and "inner GAN steps per task" in help_text
     job = metagan("meta-train", "--cfg", "job", "algo.inner_steps=7", cwd=tmp_path).stdout
     assert "inner_steps: 7" in job

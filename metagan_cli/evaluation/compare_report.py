@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from metagan_cli.evaluation import metrics as M
 from metagan_cli.evaluation.methods import COPY

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from metagan_cli.config import ConfigError, MetaLearnConfig, eval_config, to_dict
+from metagan_cli.config import ConfigError, MetaLearnConfig, eval_config
 from metagan_cli.core.algorithms import algorithm
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
@@ -30,12 +29,9 @@ from metagan_cli.evaluation import protocol as P
 from metagan_cli.evaluation import summary
 from metagan_cli.evaluation.methods import COPY, Trajectory, sample_fn
 from metagan_cli.runs.progress import Progress
-from metagan_cli.workflows.evaluate import Run, _optim_text, _versions, held_out_data, load_runs
+from metagan_cli.workflows.evaluate import _optim_text, _versions, held_out_data, load_runs, split_difference
 
 log = logging.getLogger("metagan")
-# what must agree for two runs' held-out classes and images to be the same
-SPLIT_KEYS = ("task.name", "task.source", "task.tfds_name", "task.split", "data.path", "task.train_classes",
-              "task.validation_classes", "task.test_classes", "task.image_size", "model.channels")
 
 
 @dataclass
@@ -50,15 +46,6 @@ class MethodRuns:
     @property
     def budget(self) -> int:
         return algorithm(self.cfg).default_adapt_steps(self.cfg)
-
-
-def _flat(cfg: MetaLearnConfig) -> dict:
-    def flat(d, prefix=""):
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-    return flat(to_dict(cfg))
 
 
 def _label(cfg: MetaLearnConfig, taken: set) -> str:
@@ -84,13 +71,11 @@ def load_methods(groups: list, labels: list | None = None) -> list[MethodRuns]:
         runs = load_runs(group)
         label = str(labels[i]) if labels else _label(runs[0].cfg, {m.label for m in methods})
         methods.append(MethodRuns(label, runs[0].cfg, {r.cfg.seed: r for r in runs}))
-    first = _flat(methods[0].cfg)
-    for m in methods[1:]:
-        other = _flat(m.cfg)
-        differ = [k for k in SPLIT_KEYS if first.get(k) != other.get(k)]
+    for i, m in enumerate(methods[1:], 1):
+        differ = split_difference(methods[0].cfg, m.cfg)
         if differ:
-            raise UserError(f"compare: {groups[0]} and {groups[methods.index(m)]} are runs of different "
-                            f"tasks or splits ({differ[0]} differs); compare takes runs of one task and split")
+            raise UserError(f"compare: {groups[0]} and {groups[i]} are runs of different tasks or splits "
+                            f"({differ} differs); compare takes runs of one task and split")
     seeds = sorted(methods[0].runs)
     for m in methods[1:]:
         if sorted(m.runs) != seeds:

@@ -85,16 +85,32 @@ def run_dirs(checkpoint) -> list[Path]:
     return dirs
 
 
-def _differences(a: MetaLearnConfig, b: MetaLearnConfig) -> list[str]:
-    """Keys in which two runs' configs differ, other than seed= and train.*."""
+def flat_config(cfg: MetaLearnConfig) -> dict:
+    """{"task.name": ..., "algo.inner_steps": ..., ...}."""
     def flat(d, prefix=""):
         out = {}
         for k, v in d.items():
             out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
         return out
-    fa, fb = flat(to_dict(a)), flat(to_dict(b))
+    return flat(to_dict(cfg))
+
+
+def _differences(a: MetaLearnConfig, b: MetaLearnConfig) -> list[str]:
+    """Keys in which two runs' configs differ, other than seed= and train.*."""
+    fa, fb = flat_config(a), flat_config(b)
     return [k for k in sorted(set(fa) | set(fb))
             if fa.get(k) != fb.get(k) and k != "seed" and not k.startswith("train.")]
+
+
+# what must agree for two runs' held-out classes and images to be the same
+SPLIT_KEYS = ("task.name", "task.source", "task.tfds_name", "task.split", "data.path", "task.train_classes",
+              "task.validation_classes", "task.test_classes", "task.image_size", "model.channels")
+
+
+def split_difference(a: MetaLearnConfig, b: MetaLearnConfig) -> str | None:
+    """The first key in which two runs' tasks or splits differ, or None."""
+    fa, fb = flat_config(a), flat_config(b)
+    return next((k for k in SPLIT_KEYS if fa.get(k) != fb.get(k)), None)
 
 
 def load_runs(checkpoint) -> list[Run]:
@@ -231,12 +247,10 @@ class _DaganBaseline:
             if info["kind"] != "meta-train" or dcfg.algo.name != DAGAN_ALGORITHM.name:
                 raise UserError(f"{self.KEY}={path} is not an algo=dagan run dir "
                                 f"(it is {info['kind']} with algo={dcfg.algo.name})")
-            mine, theirs = run.cfg.task, dcfg.task
-            if (theirs.name, theirs.train_classes, theirs.test_classes) != \
-                    (mine.name, mine.train_classes, mine.test_classes) or \
-                    (dcfg.model.image_size, dcfg.model.channels) != (run.cfg.model.image_size, run.cfg.model.channels):
-                raise UserError(f"{self.KEY}={path} was trained on another task, split or image size "
-                                f"than the evaluated run; train it with the same task=")
+            differ = split_difference(run.cfg, dcfg)
+            if differ:
+                raise UserError(f"{self.KEY}={path} is a run of another task or split than the evaluated "
+                                f"run ({differ} differs); train it with the same task=")
             family = to_dict(dcfg)
             key = repr({k: family[k] for k in ("model", "gan_loss", "augment", "inner_optim", "algo")})
             if key not in self._compiled:
