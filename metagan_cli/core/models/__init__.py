@@ -26,7 +26,7 @@ class Model:
     on CPU (see ``core.convolutions``); ``conditioned``: the generator takes
     (z, support images [K, S, S, C]) and follows the shots it is given;
     ``pair_discriminator``: the discriminator judges (real image, image) pairs stacked
-    as 2C channels (DAGAN's), the real image of the b-th being ``core.gan``'s source b."""
+    as 2C channels (DAGAN's), the b-th image paired with ``pair_sources``' b-th shot."""
     name: str
     generator: Callable[[ModelConfig], nn.Module]
     discriminator: Callable[[ModelConfig, int], nn.Module]
