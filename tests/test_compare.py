@@ -14,12 +14,12 @@ from helpers import tiny_config
 
 @pytest.fixture(scope="module")
 def two_methods(tmp_path_factory):
-    """A reptile run and a pretrain run of the tiny digits config (scratch would not train)."""
+    """A reptile run of the tiny digits config and a scratch run (no training)."""
     root = tmp_path_factory.mktemp("compare")
     cfg = dataclasses.replace(tiny_config(), train=dataclasses.replace(tiny_config().train, steps=2))
     meta_train(cfg, root / "reptile")
-    meta_train(dataclasses.replace(cfg, algo=AlgoConfig(name="pretrain", meta_batch=2, inner_steps=2)),
-               root / "pretrain")
+    meta_train(dataclasses.replace(cfg, algo=AlgoConfig(name="scratch", meta_batch=2, inner_steps=2)),
+               root / "scratch")
     return root
 
 
@@ -35,14 +35,14 @@ def _edited_copy(root, name, edit):
 
 
 def test_methods_are_labelled_by_algorithm(two_methods):
-    methods = load_methods([str(two_methods / "reptile"), str(two_methods / "pretrain"),
+    methods = load_methods([str(two_methods / "reptile"), str(two_methods / "scratch"),
                             str(two_methods / "reptile")])
-    assert [m.label for m in methods] == ["reptile", "pretrain", "reptile #2"]
+    assert [m.label for m in methods] == ["reptile", "scratch", "reptile #2"]
     assert [m.budget for m in methods] == [2, 2, 2]
-    named = load_methods([str(two_methods / "reptile"), str(two_methods / "pretrain")], ["FIGR", "transfer"])
-    assert [m.label for m in named] == ["FIGR", "transfer"]
+    named = load_methods([str(two_methods / "reptile"), str(two_methods / "scratch")], ["FIGR", "no meta"])
+    assert [m.label for m in named] == ["FIGR", "no meta"]
     with pytest.raises(UserError, match="one distinct name per method"):
-        load_methods([str(two_methods / "reptile"), str(two_methods / "pretrain")], ["FIGR", "FIGR"])
+        load_methods([str(two_methods / "reptile"), str(two_methods / "scratch")], ["FIGR", "FIGR"])
 
 
 def test_runs_of_another_split_or_other_seeds_are_refused(two_methods):
@@ -51,7 +51,7 @@ def test_runs_of_another_split_or_other_seeds_are_refused(two_methods):
         load_methods([str(two_methods / "reptile"), str(other_split)])
     other_task = _edited_copy(two_methods, "other_task", lambda c: c["task"].update(name="fewshot_mnist"))
     with pytest.raises(UserError, match=r"different tasks or splits \(task.name differs\)"):
-        load_methods([str(two_methods / "pretrain"), str(other_task)])
+        load_methods([str(two_methods / "scratch"), str(other_task)])
     other_seed = _edited_copy(two_methods, "other_seed", lambda c: c.update(seed=7))
     with pytest.raises(UserError, match="same meta-training seeds"):
         load_methods([str(two_methods / "reptile"), str(other_seed)])
