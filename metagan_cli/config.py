@@ -357,7 +357,7 @@ class ClassificationConfig:
     episodes: int = 10                # classification episodes per way count
     queries: int = 5                  # real query images per class and episode
     generated_per_class: int = 20     # M generated images added to each class's K shots
-    budgets: Union[tuple[int, ...], None] = None   # adaptation steps; null = the run's algo.inner_steps
+    budgets: Union[tuple[int, ...], None] = None   # adaptation steps; null = the run's algo.inner_steps, and 0 where a method generates without adaptation (DAGAN)
 
 
 @dataclass(frozen=True)
@@ -368,7 +368,7 @@ class LowDataConfig:
     generated: int = 50               # M images added per class by each method (or by traditional augmentation)
     seeds: int = 3                    # classifier seeds (from scratch, fixed recipe)
     test_images: int = 200            # at most this many test images per class
-    budget: Union[int, None] = None   # adaptation steps; null = the run's algo.inner_steps
+    budget: Union[int, None] = None   # adaptation steps for every method; null = each at adapt's default (the run's algo.inner_steps; DAGAN 0)
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
 
 
