@@ -17,6 +17,7 @@ COMMANDS = {
     "adapt": ("metagan_cli.commands.adapt", "adapt a meta-trained GAN to K images of a new class"),
     "sample": ("metagan_cli.commands.sample", "write N generated images (PNG grid and .npz)"),
     "eval": ("metagan_cli.commands.evaluate", "compare adapted samples with baselines on held-out classes"),
+    "compare": ("metagan_cli.commands.compare", "several methods, each over its seeds, measured side by side"),
 }
 
 

@@ -53,7 +53,7 @@ class ModelConfig:
     z_dim: int = 64           # latent size
     width: int = 32           # channels of the widest-resolution feature map (x2 per stage)
     norm: str = "layer"       # layer | group (width divisible by 16) | none; no BatchNorm: tasks are adapted alone
-    arch: str = "dcgan"       # a model of core/models: dcgan | conditioned (G follows the support set) | reference (the speed benchmark's 28x28 DCGAN)
+    arch: str = "dcgan"       # a model of core/models: dcgan | conditioned (G follows the support set) | dagan (G(x, z) from one shot, D judges pairs) | reference (the speed benchmark's 28x28 DCGAN)
     conv: str = "auto"        # xla | matmul | auto: how convolutions are computed (speed only, same function)
 
 
@@ -92,7 +92,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class AlgoConfig:
-    name: str = "reptile"     # an algorithm of core/algorithms: reptile | fomaml | maml | pretrain | scratch
+    name: str = "reptile"     # an algorithm of core/algorithms: reptile | fomaml | maml | pretrain | scratch | dagan
     meta_batch: int = 4       # tasks per meta-iteration (pretrain: batches of meta_batch x shots images)
     inner_steps: int = 10     # inner GAN steps per task; also the default adapt.steps
     n_critic: int = 1         # discriminator updates per inner step (FIGR: 1; WGAN-GP often 5)
@@ -262,13 +262,16 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         raise ConfigError(f"loop.remat must be false, step (or true), nested or auto; "
                           f"got '{cfg.loop.remat}'")
     check_model(cfg.model)
+    if algorithm.model and cfg.model.arch != algorithm.model:
+        raise ConfigError(f"algo={cfg.algo.name} trains model={algorithm.model} only (its default); "
+                          f"got model={cfg.model.arch}")
     from metagan_cli.core.augment import TRANSFORMS
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned")):
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan or conditioned with model.norm=layer or group)")
+                          "(model=dcgan, conditioned or dagan with model.norm=layer or group)")
     if cfg.gan_loss.mode_seeking < 0:
         raise ConfigError(f"gan_loss.mode_seeking must be >= 0, got {cfg.gan_loss.mode_seeking}")
     if cfg.algo.freeze_d < 0:
@@ -335,6 +338,7 @@ class BaselinesConfig:
     copy: bool = True                 # copy the shots
     scratch: bool = True              # a fresh GAN trained on the shots
     pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run, or a dir of them matched by seed (a sweep dir, an earlier eval dir); off
+    dagan: str = "off"                # RUN_DIR: an algo=dagan run of the same task and split (or a dir of them matched by seed), generating from the shots and fine-tuned by its own inner loop; off
 
 
 @dataclass(frozen=True)
@@ -353,7 +357,7 @@ class ClassificationConfig:
     episodes: int = 10                # classification episodes per way count
     queries: int = 5                  # real query images per class and episode
     generated_per_class: int = 20     # M generated images added to each class's K shots
-    budgets: Union[tuple[int, ...], None] = None   # adaptation steps; null = the run's algo.inner_steps
+    budgets: Union[tuple[int, ...], None] = None   # adaptation steps; null = the run's algo.inner_steps, and 0 where a method generates without adaptation (DAGAN)
 
 
 @dataclass(frozen=True)
@@ -364,7 +368,7 @@ class LowDataConfig:
     generated: int = 50               # M images added per class by each method (or by traditional augmentation)
     seeds: int = 3                    # classifier seeds (from scratch, fixed recipe)
     test_images: int = 200            # at most this many test images per class
-    budget: Union[int, None] = None   # adaptation steps; null = the run's algo.inner_steps
+    budget: Union[int, None] = None   # adaptation steps for every method; null = each at adapt's default (the run's algo.inner_steps; DAGAN 0)
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
 
 

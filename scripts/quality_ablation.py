@@ -43,6 +43,9 @@ ROWS = {
     "conditioned_diffaugment": ["model=conditioned", "augment=diffaugment"],
     "conditioned_mode_seeking": ["model=conditioned", "gan_loss.mode_seeking=1.0"],
     "conditioned_mode_seeking_adapt_g_norm": ["model=conditioned", "gan_loss.mode_seeking=1.0", "algo.adapt_g=norm"],
+    # DAGAN's pair: trained without meta-learning (algo=dagan), and meta-trained by Reptile
+    "dagan": ["algo=dagan"],
+    "dagan_model": ["model=dagan"],
     "fomaml_conditioned_mode_seeking": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0"],
     "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
                                             "algo.outer_mmd=4.0"],

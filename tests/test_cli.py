@@ -122,6 +122,54 @@ def test_eval_writes_records_for_every_method(trained):
 
 @pytest.mark.slow
 @SHARES_TRAINED_RUN
+def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(trained):
+    """algo=dagan trains its pair model; adapt follows the shots without fine-tuning by
+    default; its run is one more method in a meta-learner's eval, with its own sampler;
+    compare puts both side by side."""
+    work, run = trained
+    metagan("meta-train", *TINY, "algo=dagan", "hydra.run.dir=runs/dagan", cwd=work)
+    info = json.loads((work / "runs" / "dagan" / "run.json").read_text())["config"]
+    assert (info["algo"]["name"], info["model"]["arch"]) == ("dagan", "dagan")
+    metagan("adapt", "checkpoint=runs/dagan", "class=8", "hydra.run.dir=runs/dagan_adapt", cwd=work)
+    assert json.loads((work / "runs" / "dagan_adapt" / "run.json").read_text())["adaptation"]["adapt_steps"] == 0
+    metagan("sample", "checkpoint=runs/dagan_adapt", "n=6", "hydra.run.dir=runs/dagan_sample", cwd=work)
+    assert np.load(work / "runs" / "dagan_sample" / "samples.npz")["images"].shape == (6, 8, 8, 1)
+
+    metagan("eval", f"checkpoint={run}", "eval.baselines.dagan=runs/dagan", "eval.episodes=1", "eval.samples=8",
+            "eval.budgets=[0,2]", "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30",
+            "eval.grid_classes=0", "eval.classification.episodes=2", "eval.classification.ways=[2]",
+            "eval.classification.generated_per_class=4", "eval.tuning.lrs=[]", "eval.low_data.ks=[]",
+            "eval.baselines.pretrain=off", "eval.baselines.scratch=false", "hydra.run.dir=runs/eval_dagan", cwd=work)
+    result = json.loads((work / "runs" / "eval_dagan" / "eval.json").read_text())
+    assert result["metadata"]["methods"] == ["reptile (evaluated)", "DAGAN", "copy the shots"]
+    assert result["metadata"]["dagan_baseline"]["run_dir"].endswith("dagan")
+    paired = {(r["baseline"], r["adapt_steps"]) for r in result["records"]
+              if r["kind"] == "paired" and r["stage"] == "generation"}
+    assert ("DAGAN", 0) in paired and ("DAGAN", 2) in paired
+    refused = metagan("eval", f"checkpoint={run}", "eval.baselines.dagan=runs/eval_dagan", "eval.low_data.ks=[]",
+                      "hydra.run.dir=runs/eval_refused", cwd=work, check=False)
+    assert refused.returncode == 2 and "eval.baselines.dagan" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    # compare: both methods side by side, paired; a run of another split is refused
+    metagan("compare", f"runs=[{run},runs/dagan]", "eval.episodes=1", "eval.samples=8", "eval.budgets=[0,2]",
+            "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30", "eval.grid_classes=1",
+            "eval.classification.episodes=2", "eval.classification.ways=[2]",
+            "eval.classification.generated_per_class=4", "eval.low_data.ks=[1]", "eval.low_data.seeds=2",
+            "eval.low_data.generated=4", "eval.low_data.classifier_steps=20", "hydra.run.dir=runs/compare", cwd=work)
+    out = work / "runs" / "compare"
+    result = json.loads((out / "compare.json").read_text())
+    assert [m["label"] for m in result["metadata"]["methods"]] == ["reptile", "dagan"]
+    assert [m["low_data_budget"] for m in result["metadata"]["methods"]] == [2, 0]
+    between = {(r["stage"], r["metric"]) for r in result["records"]
+               if r["kind"] == "paired" and (r["method"], r["baseline"]) == ("reptile", "dagan")}
+    assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
+    assert any(stage == "classification" for stage, _ in between)
+    assert (out / "plane.png").is_file() and "Paired verdicts" in (out / "compare.md").read_text()
+
+
+@pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_rerun_into_the_same_dir_resumes(trained):
     work, run = trained
     shutil.copytree(run, work / "runs" / "resume")
@@ -177,6 +225,7 @@ def test_a_conditioned_generator_adapts_to_shots_and_samples_from_them(tmp_path)
     (["meta-train", "task=no_such_task"], "no_such_task"),
     (["meta-train", "model.image_size=12", "task.image_size=12"], "power of two"),
     (["meta-train", "algo=nope"], "nope"),
+    (["meta-train", "algo=dagan", "model=dcgan"], "algo=dagan trains model=dagan only"),
     (["meta-train", "algo=reptile", "algo.learn_inner_lr=true"], "needs a second-order algorithm (maml)"),
     (["meta-train", "algo=fomaml", "algo.outer_objective=x"], "algo.outer_objective must be one of"),
     (["meta-train", "distributed.cpu_devices=0"], "distributed.cpu_devices must be auto or a positive integer"),
@@ -263,7 +312,7 @@ def test_bare_metagan_lists_the_commands(tmp_path):
 
 def test_help_and_cfg_job_work(tmp_path):
     help_text = metagan("meta-train", "--help", cwd=tmp_path).stdout
-    assert "task: fewshot_digits" in help_text and "algo: fomaml, maml, pretrain, reptile, scratch" in help_text
+    assert "task: fewshot_digits" in help_text and "algo: dagan, fomaml, maml, pretrain, reptile, scratch" in help_text
     assert "algo.inner_steps" in help_text and "inner GAN steps per task" in help_text
     job = metagan("meta-train", "--cfg", "job", "algo.inner_steps=7", cwd=tmp_path).stdout
     assert "inner_steps: 7" in job

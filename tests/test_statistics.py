@@ -82,7 +82,7 @@ def test_over_seeds_a_figure_the_same_in_every_run_keeps_its_within_run_interval
         rows = {(5, "Standard (real only)"): np.array([0.70, 0.74, 0.72]),
                 (5, "traditional augmentation"): np.array([0.71, 0.73, 0.75]),
                 (5, "reptile (evaluated)"): np.array([0.70, 0.72, 0.74]) + 0.01 * seed}
-        per_run.append(low_data_records(f"seed {seed}", rows, "reptile (evaluated)"))
+        per_run.append(low_data_records(f"seed {seed}", rows))
     over = {(r["kind"], r["method"]): r for r in across_runs("seeds 0, 1, 2", per_run)}
     aug = over[("paired", "traditional augmentation")]
     assert aug["n"] == 3 and aug["ci95"] > 0 and aug["over"].startswith("classifier seeds")

@@ -23,6 +23,7 @@ from metagan_cli.config import DistributedConfig, EvalConfig, MetaLearnConfig, d
 SCHEMAS = {
     "meta_train": [(MetaLearnConfig, ""), (DistributedConfig, "distributed.")],
     "eval": [(EvalConfig, "eval.")],
+    "compare": [(EvalConfig, "eval.")],
     "adapt": [],
     "sample": [],
 }

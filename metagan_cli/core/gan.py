@@ -9,7 +9,7 @@ import jax
 
 from metagan_cli.config import AugmentConfig, GanLossConfig, MetaLearnConfig, ModelConfig
 from metagan_cli.core.augment import augment
-from metagan_cli.core.models import discriminator, generator, is_conditioned
+from metagan_cli.core.models import discriminator, generator, is_conditioned, judges_pairs, pair_sources
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,20 @@ class Gan:
         """Does the generator take the task's support images (``model=conditioned``)?"""
         return is_conditioned(self.model)
 
+    @property
+    def pairs(self) -> bool:
+        """Does the discriminator judge (shot, image) pairs (``model=dagan``)?"""
+        return judges_pairs(self.model)
+
     def _init(self, key: jax.Array) -> dict:
         g_key, d_key = jax.random.split(key)
         size, ch = self.model.image_size, self.model.channels
         z = jax.numpy.zeros((1, self.model.z_dim), jax.numpy.float32)   # float32 under x64 too
         x = jax.numpy.zeros((1, size, size, ch), jax.numpy.float32)
         g_inputs = (z, x) if self.conditioned else (z,)
+        d_input = jax.numpy.concatenate([x, x], axis=-1) if self.pairs else x
         return {"g": generator(self.model).init(g_key, *g_inputs)["params"],
-                "d": discriminator(self.model, self.aux_classes).init(d_key, x)["params"]}
+                "d": discriminator(self.model, self.aux_classes).init(d_key, d_input)["params"]}
 
     def generate(self, g_params, z: jax.Array, shots: jax.Array | None = None) -> jax.Array:
         """Images from latents ``z`` [B, z_dim]; a conditioned generator also takes the
@@ -54,6 +60,24 @@ class Gan:
 
     def discriminate(self, d_params, x: jax.Array):
         return discriminator(self.model, self.aux_classes).apply({"params": d_params}, x)
+
+    def critic(self, shots: jax.Array | None = None):
+        """``d_apply(d_params, images)``, D as the losses call it.  A pair discriminator
+        judges each image b beside shot b mod K, the shot a conditioned generator drew
+        the b-th sample from; any other D ignores ``shots``."""
+        if not self.pairs:
+            return self.discriminate
+        if shots is None:
+            raise ValueError("a pair discriminator needs the task's support images (shots)")
+        return lambda d_params, x: self.discriminate(
+            d_params, jax.numpy.concatenate([pair_sources(shots, x.shape[0]).astype(x.dtype), x], axis=-1))
+
+    def real_partners(self, real: jax.Array) -> jax.Array:
+        """The real images a pair discriminator sees beside the shots: each moved one
+        place along the batch, so that a real pair is two different images of a class
+        (with K = 1 the shot and itself) where ``real`` are the shots themselves; for
+        other discriminators ``real`` as it is."""
+        return jax.numpy.roll(real, -1, axis=0) if self.pairs else real
 
     def for_discriminator(self, x: jax.Array, key: jax.Array) -> jax.Array:
         """``x`` as D sees it in training: through the augmentation, if any (each call

@@ -64,6 +64,7 @@ class GanUpdates:
         conditioned G's given ``shots``, by default ``real``)."""
         gan = self.gan
         shots = real if shots is None else shots
+        real = gan.real_partners(real)
         if gan.augment.on:     # split only then: without augmentation, the same draws as ever
             key, real_key, fake_key = jax.random.split(key, 3)
             real = gan.for_discriminator(real, real_key)
@@ -73,7 +74,7 @@ class GanUpdates:
         if gan.augment.on:
             fake = gan.for_discriminator(fake, fake_key)
         loss, grads = jax.value_and_grad(
-            lambda d: discriminator_loss(gan.loss, gan.discriminate, d, real, fake, gp_key)
+            lambda d: discriminator_loss(gan.loss, gan.critic(shots), d, real, fake, gp_key)
         )(d_params)
         d_params, d_opt = self._apply("d", d_params, grads, d_opt, scale)
         return d_params, d_opt, loss
@@ -82,17 +83,17 @@ class GanUpdates:
         gan = self.gan
         z = gan.latents(key, n)
         loss, grads = jax.value_and_grad(
-            lambda g: self._generator_loss(d_params, gan.generate(g, z, shots), z, key))(g_params)
+            lambda g: self._generator_loss(d_params, gan.generate(g, z, shots), z, key, shots))(g_params)
         g_params, g_opt = self._apply("g", g_params, grads, g_opt, scale)
         return g_params, g_opt, loss
 
-    def _generator_loss(self, d_params, fake, z, key):
-        """G's loss on ``fake`` (generated from latents ``z``, drawn from ``key``): as D
-        judges it (augmented, if on, with draws from a key of its own), plus the
-        mode-seeking term if on."""
+    def _generator_loss(self, d_params, fake, z, key, shots):
+        """G's loss on ``fake`` (generated from latents ``z``, drawn from ``key``, given
+        ``shots``): as D judges it (augmented, if on, with draws from a key of its own),
+        plus the mode-seeking term if on."""
         gan = self.gan
         judged = gan.for_discriminator(fake, jax.random.fold_in(key, 1)) if gan.augment.on else fake
-        loss = generator_loss(gan.loss, gan.discriminate, d_params, judged)
+        loss = generator_loss(gan.loss, gan.critic(shots), d_params, judged)
         if gan.loss.mode_seeking > 0:
             loss = loss + gan.loss.mode_seeking * mode_seeking(fake, z)
         return loss
@@ -119,7 +120,7 @@ class GanUpdates:
                                                      scale["d"], fake=jax.lax.stop_gradient(fake)
                                                      if self.stop else fake)
         g_loss, fake_grad = jax.value_and_grad(lambda x: self._generator_loss(
-            d_params, x, gan.latents(jax.random.split(last)[0], n), last))(fake)
+            d_params, x, gan.latents(jax.random.split(last)[0], n), last, real))(fake)
         g_params, g_opt = self._apply("g", g_params, pull_g(fake_grad)[0], g_opt, scale["g"])
         return (g_params, d_params, g_opt, d_opt), jnp.stack([d_loss, g_loss])
 

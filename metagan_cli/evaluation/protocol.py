@@ -50,6 +50,8 @@ class Method:
     trajectory: Trajectory | None = None
     lr: float | None = None                          # None: the trajectory's own rate
     settings: dict = field(default_factory=dict)     # what the report prints
+    sample: Callable | None = None                   # its own sampler (another architecture); None: the eval's
+    budget: int | None = None                        # its budget in the low-data protocol; None: the eval's
 
     @property
     def generates(self) -> bool:
@@ -62,6 +64,7 @@ class Method:
         init_key, adapt_key, sample_key = keys
         support = jax.numpy.asarray(support)
         generators = self.trajectory.run(self.init(init_key), support, adapt_key, budgets, self.lr)
+        sample = self.sample or sample
         return [np.asarray(sample(g, sample_key, support))[:n] for g in generators]
 
 
@@ -219,7 +222,8 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
                      budget: int, seed: int, standard_rows: bool = True) -> dict:
     """{(k, row): accuracy per classifier seed}.  Rows: Standard and traditional
     augmentation (when ``standard_rows``; they do not depend on the run), then each
-    method adding M images made from the first K of the class's k images."""
+    method adding M images made from the first K of the class's k images, adapted for
+    ``budget`` steps (or the method's own budget)."""
     ks = low_data_ks(ctx, classes, cfg.ks)
     if not ks:
         return {}
@@ -236,7 +240,8 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
         shots_c = to_model_input(ctx.pixels[first[c][:min(shots, ks[0])]])
         keys = jax.random.split(jax.random.fold_in(base, c), 3)
         for m in methods:
-            extra.setdefault(m.name, {})[c] = m.images(shots_c, keys, [budget], cfg.generated, ctx.sample)[0]
+            own = budget if m.budget is None else m.budget
+            extra.setdefault(m.name, {})[c] = m.images(shots_c, keys, [own], cfg.generated, ctx.sample)[0]
     classifier_seeds = [seed * 1000 + i for i in range(cfg.seeds)]
     out = {}
     for k in ks:

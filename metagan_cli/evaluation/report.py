@@ -341,7 +341,7 @@ def _low_data(records, run, meta) -> list:
     lines = ["## The low-data protocol", "",
              f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
              f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
-             f"adapts {ld['budget']} steps on {ld['adapted_from']}; traditional augmentation: random shifts, "
+             f"adapts {ld['budget']} steps{_own_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
              f"small rotations and scales of the k images; copy the shots: the K shots repeated), tested on "
              f"the class's later real images (at most {ld['test_images_max']} per class); "
              f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
@@ -361,6 +361,12 @@ def _low_data(records, run, meta) -> list:
                                                       F2GAN_TABLE["rows"][1:]) + " points). Only gains over "
               "Standard compare across splits and classifiers.", ""]
     return lines
+
+
+def _own_budgets(ld: dict) -> str:
+    """The methods read at a budget of their own (DAGAN: 0 steps), as text."""
+    own = {m: b for m, b in (ld.get("own_budgets") or {}).items() if b != ld["budget"]}
+    return "".join(f", {m} {b}" for m, b in own.items())
 
 
 def _per_seed(records, meta, metrics) -> list:

@@ -78,8 +78,13 @@ def verdict(r: dict) -> str:
 # ---- one run -------------------------------------------------------------------------
 
 def run_records(run: str, measured, classification: dict, low_data: dict, evaluated: str,
-                baselines: list, names) -> list:
-    """Every record of one run (one family for Holm)."""
+                baselines: list, names, pairs: list | None = None) -> list:
+    """Every record of one run (one family for Holm): each method's values, and paired
+    differences for ``pairs`` of (method, baseline), by default the evaluated method
+    against each baseline (and in the low-data protocol each row against Standard only;
+    given ``pairs`` are compared there too)."""
+    low_data_pairs = () if pairs is None else pairs
+    pairs = [(evaluated, base) for base in baselines] if pairs is None else pairs
     recs = []
     units = measured.units
     classes = list(dict.fromkeys(c for c, _ in units))
@@ -92,9 +97,7 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
         recs.append(value_record(run, "generation", method, metric, budget, values,
                                  f"support sets ({len(classes)} held-out classes x {episodes} episodes)"))
     for (method, budget, metric), values in measured.values.items():
-        if method != evaluated:
-            continue
-        for base in baselines:
+        for base in [b for a, b in pairs if a == method]:
             other = measured.values.get((base, budget, metric))
             if other is not None:
                 recs.append(paired_record(run, "generation", method, base, metric, budget, values, other,
@@ -109,19 +112,18 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
                 continue
             recs.append(paired_record(run, "classification", method, REAL_ONLY, metric, budget, acc,
                                       got["accuracy"][(REAL_ONLY, budget)], over, ways=got["ways"]))
-            if method == evaluated:
-                for base in baselines:
-                    if (base, budget) in got["accuracy"]:
-                        recs.append(paired_record(run, "classification", method, base, metric, budget, acc,
-                                                  got["accuracy"][(base, budget)], over, ways=got["ways"]))
-    recs += low_data_records(run, low_data, evaluated)
+            for base in [b for a, b in pairs if a == method]:
+                if (base, budget) in got["accuracy"]:
+                    recs.append(paired_record(run, "classification", method, base, metric, budget, acc,
+                                              got["accuracy"][(base, budget)], over, ways=got["ways"]))
+    recs += low_data_records(run, low_data, low_data_pairs)
     apply_holm(recs)
     return recs
 
 
-def low_data_records(run: str, low_data: dict, evaluated: str) -> list:
-    """Accuracy per row and k in percent, and each row's gain over Standard in points
-    (paired by classifier seed)."""
+def low_data_records(run: str, low_data: dict, pairs: list = ()) -> list:
+    """Accuracy per row and k in percent, each row's gain over Standard in points, and
+    the difference of each of ``pairs`` of rows (paired by classifier seed)."""
     recs = []
     over = "classifier seeds (trained from scratch)"
     for (k, row), acc in low_data.items():
@@ -130,6 +132,9 @@ def low_data_records(run: str, low_data: dict, evaluated: str) -> list:
         standard = low_data.get((k, STANDARD))
         if row != STANDARD and standard is not None:
             recs.append(paired_record(run, "low_data", row, STANDARD, metric, None, acc, standard,
+                                      over, scale=100.0, unit="points"))
+        for base in [b for a, b in pairs if a == row and (k, b) in low_data]:
+            recs.append(paired_record(run, "low_data", row, base, metric, None, acc, low_data[(k, base)],
                                       over, scale=100.0, unit="points"))
     return recs
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from metagan_cli.core.algorithms import algorithm
 from metagan_cli.core.episodes import sample_from_class
 from metagan_cli.core.inner_loop import make_adaptation
 from metagan_cli.core.meta_state import ADAPT_STREAM, SAMPLE_STREAM, root_key
@@ -60,7 +61,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
     if steps is not None and steps < 0:
         raise UserError(f"adapt.steps must be >= 0, got {steps}")
     source_dir, info, cfg, gan, params = load_run(checkpoint)
-    steps = cfg.algo.inner_steps if steps is None else steps
+    steps = algorithm(cfg).default_adapt_steps(cfg) if steps is None else steps
     if cls is not None:
         cls, support = class_support(cfg, cls, shots or cfg.shots, seed)
     else:

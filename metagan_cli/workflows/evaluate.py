@@ -10,6 +10,7 @@ settings chosen once on validation classes).  The measurements are in
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import re
@@ -22,6 +23,8 @@ import numpy as np
 
 from metagan_cli import __version__
 from metagan_cli.config import ConfigError, EvalConfig, MetaLearnConfig, eval_config, to_dict
+from metagan_cli.core.algorithms import algorithm
+from metagan_cli.core.algorithms.dagan import DAGAN as DAGAN_ALGORITHM
 from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
@@ -42,6 +45,7 @@ log = logging.getLogger("metagan")
 # tasks with few classes and many images each, where a pixel SVM is a fair judge
 SOURCES_WITH_REFERENCE = ("sklearn_digits", "tfds:mnist")
 OFF = ("off", "none", "false", "")
+DAGAN_METHOD = "DAGAN"
 
 
 @dataclass
@@ -81,16 +85,32 @@ def run_dirs(checkpoint) -> list[Path]:
     return dirs
 
 
-def _differences(a: MetaLearnConfig, b: MetaLearnConfig) -> list[str]:
-    """Keys in which two runs' configs differ, other than seed= and train.*."""
+def flat_config(cfg: MetaLearnConfig) -> dict:
+    """{"task.name": ..., "algo.inner_steps": ..., ...}."""
     def flat(d, prefix=""):
         out = {}
         for k, v in d.items():
             out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
         return out
-    fa, fb = flat(to_dict(a)), flat(to_dict(b))
+    return flat(to_dict(cfg))
+
+
+def _differences(a: MetaLearnConfig, b: MetaLearnConfig) -> list[str]:
+    """Keys in which two runs' configs differ, other than seed= and train.*."""
+    fa, fb = flat_config(a), flat_config(b)
     return [k for k in sorted(set(fa) | set(fb))
             if fa.get(k) != fb.get(k) and k != "seed" and not k.startswith("train.")]
+
+
+# what must agree for two runs' held-out classes and images to be the same
+SPLIT_KEYS = ("task.name", "task.source", "task.tfds_name", "task.split", "data.path", "task.train_classes",
+              "task.validation_classes", "task.test_classes", "task.image_size", "model.channels")
+
+
+def split_difference(a: MetaLearnConfig, b: MetaLearnConfig) -> str | None:
+    """The first key in which two runs' tasks or splits differ, or None."""
+    fa, fb = flat_config(a), flat_config(b)
+    return next((k for k in SPLIT_KEYS if fa.get(k) != fb.get(k)), None)
 
 
 def load_runs(checkpoint) -> list[Run]:
@@ -182,19 +202,93 @@ class _Pretrained:
         return params, {**info, "evaluated_step": run.step}
 
     def _run_dir_for(self, run: Run) -> Path:
-        """The given run dir, or among a dir of runs the one with the evaluated run's seed."""
-        given = Path(self.choice).expanduser()
-        if (given / RUN_FILE).is_file():
-            return given
-        candidates = run_dirs(given)
-        if candidates == [given]:
-            raise UserError(f"eval.baselines.pretrain={self.choice} holds no run dir; give an "
-                            f"algo=pretrain run dir or a dir of them (one per seed)")
-        for path in candidates:
-            if read_run_info(path)[2].seed == run.cfg.seed:
-                return path
-        raise UserError(f"eval.baselines.pretrain={self.choice} has no run with seed={run.cfg.seed}; "
-                        f"give a dir with one algo=pretrain run per evaluated seed")
+        return run_dir_for_seed(self.choice, "eval.baselines.pretrain", PRETRAIN_ALGORITHM.name, run)
+
+
+def run_dir_for_seed(choice: str, key: str, algo: str, run: Run) -> Path:
+    """``key=choice``: a run dir, or among a dir of runs the one with ``run``'s seed."""
+    given = Path(choice).expanduser()
+    if (given / RUN_FILE).is_file():
+        return given
+    candidates = run_dirs(given) if given.is_dir() else [given]
+    if candidates == [given]:
+        raise UserError(f"{key}={choice} holds no run dir; give an algo={algo} run dir or a dir of "
+                        f"them (one per seed)")
+    for path in candidates:
+        if read_run_info(path)[2].seed == run.cfg.seed:
+            return path
+    raise UserError(f"{key}={choice} has no run with seed={run.cfg.seed}; give a dir with one "
+                    f"algo={algo} run per evaluated seed")
+
+
+class _DaganBaseline:
+    """``eval.baselines.dagan``: an algo=dagan run (or a dir of them matched by seed) of
+    the evaluated run's task and split, as one more method.  It has its own architecture,
+    so its own sampler and trajectory (its run's inner loop: at budget 0 it generates
+    from the shots as it is, beyond it is fine-tuned on them)."""
+
+    KEY = "eval.baselines.dagan"
+
+    def __init__(self, choice: str, samples: int, chunk: int):
+        self.choice, self.samples, self.chunk = choice, samples, chunk
+        self._loaded, self._compiled = {}, {}
+        if choice not in OFF and not Path(choice).expanduser().exists():
+            raise UserError(f"{self.KEY}={choice} does not exist; give the run dir of an algo=dagan "
+                            f"meta-train run (or a dir of them, one per seed), or off")
+
+    @property
+    def on(self) -> bool:
+        return self.choice not in OFF
+
+    def method(self, run: Run) -> tuple[P.Method, dict]:
+        path = run_dir_for_seed(self.choice, self.KEY, DAGAN_ALGORITHM.name, run)
+        if path not in self._loaded:
+            _, info, dcfg, gan, params = load_run(path)
+            if info["kind"] != "meta-train" or dcfg.algo.name != DAGAN_ALGORITHM.name:
+                raise UserError(f"{self.KEY}={path} is not an algo=dagan run dir "
+                                f"(it is {info['kind']} with algo={dcfg.algo.name})")
+            differ = split_difference(run.cfg, dcfg)
+            if differ:
+                raise UserError(f"{self.KEY}={path} is a run of another task or split than the evaluated "
+                                f"run ({differ} differs); train it with the same task=")
+            family = to_dict(dcfg)
+            key = repr({k: family[k] for k in ("model", "gan_loss", "augment", "inner_optim", "algo")})
+            if key not in self._compiled:
+                self._compiled[key] = (Trajectory(dcfg, gan, self.chunk), sample_fn(gan, self.samples))
+            trajectory, sample = self._compiled[key]
+            self._loaded[path] = (P.Method(DAGAN_METHOD, lambda k, p={"g": params["g"], "d": params["d"]}: p,
+                                           trajectory, None, {"optimiser": _optim_text(dcfg.inner_optim),
+                                                              "from": "its run's own inner loop"}, sample),
+                                  {"run_dir": str(path), "seed": dcfg.seed, "checkpoint_step": _checkpoint_step(path)})
+        return self._loaded[path]
+
+
+def held_out_data(cfg: MetaLearnConfig, shots: int, ev: EvalConfig):
+    """The run's task data (its own split, from run.json, not whatever the task config
+    resolves to today), checked for enough images per held-out class; the evaluator
+    network trained on its meta-train classes; the reference classifier where fair."""
+    data = load_task(cfg)
+    task = cfg.task
+    names = data.class_names
+    counts = np.bincount(data.labels, minlength=len(names))
+    needed = shots + max(shots, 2)
+    short = [c for c in task.test_classes if counts[c] < needed]
+    if short:
+        raise UserError(f"held-out class {names[short[0]]} has {counts[short[0]]} images but eval "
+                        f"with shots={shots} needs {needed} (the shots, and at least as many unseen "
+                        f"images to compare with); lower shots=")
+    evaluator = load_or_train(data.pixels, data.labels, names, tuple(task.train_classes),
+                              tuple(task.test_classes), cache_dir(cfg.data.cache_dir), steps=ev.evaluator_steps)
+    log.info("evaluator %s (validation accuracy on meta-train classes %.3f)",
+             evaluator.evaluator_id, evaluator.validation_accuracy)
+    source = task.source if task.source != "tfds" else f"tfds:{task.tfds_name}"
+    reference = None
+    if source in SOURCES_WITH_REFERENCE:
+        from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
+        reference = ReferenceClassifier.fit(data.pixels, data.labels, seed=0)
+        log.info("reference classifier trained on all classes, for evaluation only "
+                 "(accuracy on held-back real images %.3f)", reference.test_accuracy)
+    return data, evaluator, reference
 
 
 def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
@@ -209,6 +303,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     runs = load_runs(checkpoint)
     pretrained.several = len(runs) > 1
     cfg = runs[0].cfg
+    most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
+    dagan = _DaganBaseline(ev.baselines.dagan, most, ev.chunk)
     shots = cfg.shots if shots is None else shots
     if shots < 1:
         raise UserError(f"shots must be >= 1, got {shots}")
@@ -218,41 +314,30 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    data = load_task(cfg)
-    # the run's own split (run.json), not whatever the task config resolves to today
+    data, evaluator, reference = held_out_data(cfg, shots, ev)
     task = cfg.task
     train_classes, test_classes = tuple(task.train_classes), tuple(task.test_classes)
     validation = tuple(task.validation_classes)
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
-    needed = shots + max(shots, 2)
-    short = [c for c in test_classes if counts[c] < needed]
-    if short:
-        raise UserError(f"held-out class {names[short[0]]} has {counts[short[0]]} images but eval "
-                        f"with shots={shots} needs {needed} (the shots, and at least as many unseen "
-                        f"images to compare with); lower shots=")
-    evaluator = load_or_train(data.pixels, data.labels, names, train_classes, test_classes,
-                              cache_dir(cfg.data.cache_dir), steps=ev.evaluator_steps)
-    log.info("evaluator %s (validation accuracy on meta-train classes %.3f)",
-             evaluator.evaluator_id, evaluator.validation_accuracy)
-    source = task.source if task.source != "tfds" else f"tfds:{task.tfds_name}"
-    reference = None
-    if source in SOURCES_WITH_REFERENCE:
-        from metagan_cli.evaluation.reference_classifier import ReferenceClassifier
-        reference = ReferenceClassifier.fit(data.pixels, data.labels, seed=0)
-        log.info("reference classifier trained on all classes, for evaluation only "
-                 "(accuracy on held-back real images %.3f)", reference.test_accuracy)
 
     gan = Gan.of(cfg)
-    most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, sample_fn(gan, most),
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
-    class_budgets = list(ev.classification.budgets or [cfg.algo.inner_steps])
-    low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
     evaluated = f"{cfg.algo.name} (evaluated)"
+    # each generator as adapt uses it by default: the run's inner steps, DAGAN's 0 steps
+    own_budget = {evaluated: algorithm(cfg).default_adapt_steps(cfg), **({DAGAN_METHOD: 0} if dagan.on else {})}
+    default_budgets = {cfg.algo.inner_steps, *own_budget.values()}
+    class_budgets = list(ev.classification.budgets or sorted(default_budgets))
+    low_budget = cfg.algo.inner_steps if ev.low_data.budget is None else ev.low_data.budget
+    own_budget = {} if ev.low_data.budget is not None else own_budget
     init_scratch = jax.jit(gan.init)
     with_scratch = ev.baselines.scratch and cfg.algo.name != SCRATCH_ALGORITHM.name
-    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name != PRETRAIN_ALGORITHM.name
+    # algo=dagan is pretrain's step on its pair model: its pretrain baseline would be itself
+    with_pretrain = ev.baselines.pretrain not in OFF and cfg.algo.name not in (
+        PRETRAIN_ALGORITHM.name, DAGAN_ALGORITHM.name)
+    if dagan.on and cfg.algo.name == DAGAN_ALGORITHM.name:
+        raise UserError("eval.baselines.dagan: the evaluated run is itself algo=dagan; leave it off")
 
     # one compiled trajectory per optimiser family; the learning rate is an argument
     families = {}
@@ -288,7 +373,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     progress = Progress(len(runs) * units, desc="eval", unit="episode", log_every=max(1, units // 4))
     for i, run in enumerate(runs):
         methods = [P.Method(evaluated, lambda key, p=run.params: p, own, None,
-                            {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"})]
+                            {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"},
+                            budget=own_budget.get(evaluated))]
         info = {"run_dir": str(run.run_dir), "seed": run.cfg.seed, "checkpoint_step": run.step,
                 "train_steps": run.cfg.train.steps}
         if with_pretrain:
@@ -302,6 +388,9 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                 jax.random.fold_in(key, P.SCRATCH_INIT), s))
             trajectory, optim = baseline_optimiser(SCRATCH, init)
             methods.append(P.Method(SCRATCH, init, trajectory, optim.lr, {"optimiser": _optim_text(optim)}))
+        if dagan.on:
+            method, info["dagan"] = dagan.method(run)
+            methods.append(dataclasses.replace(method, budget=own_budget.get(DAGAN_METHOD)))
         if ev.baselines.copy:
             methods.append(P.Method(COPY))
         log.info("eval of %s (%s, checkpoint at step %s)", run.run_dir, run.label, run.step)
@@ -346,7 +435,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                            "classifier": "nearest prototype (Euclidean) on evaluator features"},
         "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
                      "classifier_seeds": ev.low_data.seeds, "test_images_max": ev.low_data.test_images,
-                     "budget": low_budget, "adapted_from": f"the first {shots} of each class's k real images",
+                     "budget": low_budget, "own_budgets": own_budget, "adapted_from": f"the first {shots} of each class's k real images",
                      "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
                                    "over all held-out classes"},
         "statistics": {"interval": "95%, Student's t quantile for the real n (t(n-1))",
@@ -356,8 +445,10 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "baseline_tuning": searches,
         "evaluator": evaluator.describe(),
         "reference_classifier": reference.describe() if reference else None,
-        "pretrain_baseline": first_pretrain or ({"source": "the evaluated run is itself algo=pretrain"}
-                                                if cfg.algo.name == PRETRAIN_ALGORITHM.name else None),
+        "pretrain_baseline": first_pretrain or ({"source": f"the evaluated run is itself algo={cfg.algo.name}"}
+                                                if cfg.algo.name in (PRETRAIN_ALGORITHM.name, DAGAN_ALGORITHM.name)
+                                                else None),
+        "dagan_baseline": run_info[0].get("dagan"),
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from metagan_cli.config import MetaLearnConfig
+from metagan_cli.core.algorithms import algorithm
 from metagan_cli.core.episodes import ClassImages, sample_from_class
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_adaptation
@@ -32,7 +33,9 @@ class TrainingGrid:
         self.init_z = gan.latents(z_key, 2 * COLUMNS)
         self.adapted_z = self.init_z[:max(COLUMNS - cfg.shots, 1)]
         self.adapt_key = adapt_key
-        self.steps = cfg.algo.inner_steps
+        self.steps = algorithm(cfg).default_adapt_steps(cfg)    # as adapt would (algo=dagan: 0)
+        # a meta-learner's checkpoint is an initialisation; pretrain's and dagan's a trained GAN
+        self.what = "meta-learned initialisation" if algorithm(cfg).has_task_axis else "trained generator"
         self.conditioned = gan.conditioned
         self._generate = jax.jit(gan.generate)
         self._adapt = jax.jit(make_adaptation(gan, cfg, self.steps))
@@ -46,12 +49,13 @@ class TrainingGrid:
 
     def save(self, path, params: dict) -> Image.Image:
         # a conditioned generator's initialisation is shown following the first class's shots
-        rows = [("samples of the meta-learned initialisation" +
+        rows = [(f"samples of the {self.what}" +
                  (f" given the shots of {self.names[self.classes[0]]}" if self.conditioned else ""),
                  np.asarray(self._generate(params["g"], self.init_z, self.shots[0])))]
         for cls, shots in zip(self.classes, self.shots):
             adapted, _ = self._adapt(params, shots, self.adapt_key)
             generated = np.asarray(self._generate(adapted["g"], self.adapted_z, shots))
-            rows.append((f"validation class {self.names[cls]}: {len(shots)} shots, then samples after "
-                         f"{self.steps} adaptation steps", np.concatenate([np.asarray(shots), generated])))
+            after = f"after {self.steps} adaptation steps" if self.steps else "given them, without adaptation"
+            rows.append((f"validation class {self.names[cls]}: {len(shots)} shots, then samples {after}",
+                         np.concatenate([np.asarray(shots), generated])))
         return images.save_labelled_rows(path, rows, columns=COLUMNS)

@@ -40,13 +40,18 @@ class Algorithm:
     devices can share.  ``needs_queries``: each task also draws ``algo.queries`` query
     images.  ``second_order``: the step differentiates through the inner loop (remat
     applies, inner learning rates can be meta-learned).  ``init_outer_state(cfg,
-    params)``: the state the step keeps besides the parameters (checkpointed)."""
+    params)``: the state the step keeps besides the parameters (checkpointed).
+    ``model``: the only ``model.arch`` it trains (None: any).  ``adapt_steps``: adapt's
+    default number of steps (None: the run's ``algo.inner_steps``; 0 for a generator
+    that follows its shots without fine-tuning)."""
     name: str
     make_step: MakeStep | None
     has_task_axis: bool = True
     needs_queries: bool = False
     second_order: bool = False
     init_outer_state: Callable[[MetaLearnConfig, dict], Any] = init_outer_optimizer
+    model: str | None = None
+    adapt_steps: int | None = None
 
     @property
     def trains(self) -> bool:
@@ -58,6 +63,9 @@ class Algorithm:
 
     def images_per_task(self, cfg: MetaLearnConfig) -> int:
         return cfg.shots + (cfg.algo.queries if self.needs_queries else 0)
+
+    def default_adapt_steps(self, cfg: MetaLearnConfig) -> int:
+        return cfg.algo.inner_steps if self.adapt_steps is None else self.adapt_steps
 
 
 ALGORITHMS: Registry[Algorithm] = Registry("algo.name")

@@ -60,14 +60,14 @@ def make_outer_losses(cfg: MetaLearnConfig, gan: Gan, layout: LoopLayout,
         n = query.shape[0]
         fake = gan.sample(adapted["g"], d_key, n, support)
         seen = _AugmentKeys(gan, key)     # D's inputs augmented as in the inner loop (if on)
-        d_loss = discriminator_loss(gan.loss, gan.discriminate, adapted["d"], seen(query),
+        d_loss = discriminator_loss(gan.loss, gan.critic(support), adapted["d"], seen(query),
                                     seen(fake), gp_key)
         judge = adapted["d"]
         if cfg.algo.outer_objective == "dawson":
             scale = cfg.inner_optim.lr if d_scale is None else d_scale
             judge = adapt_critic(adapted["d"], adapted["g"], query, critic_key, scale, support)
         g_fake = fake if cfg.algo.reuse_fake else gan.sample(adapted["g"], g_key, n, support)
-        g_loss = generator_loss(gan.loss, gan.discriminate, judge, seen(g_fake))
+        g_loss = generator_loss(gan.loss, gan.critic(support), judge, seen(g_fake))
         if cfg.algo.outer_mmd:
             g_loss = g_loss + cfg.algo.outer_mmd * mmd_squared(g_fake, query)
         return jnp.stack([d_loss, g_loss])

@@ -24,13 +24,16 @@ class Model:
     ``check(cfg)``: None, or what is wrong with the config for this model;
     ``matmul_convs_on_cpu``: ``model.conv=auto`` computes its convolutions as matmuls
     on CPU (see ``core.convolutions``); ``conditioned``: the generator takes
-    (z, support images [K, S, S, C]) and follows the shots it is given."""
+    (z, support images [K, S, S, C]) and follows the shots it is given;
+    ``pair_discriminator``: the discriminator judges (real image, image) pairs stacked
+    as 2C channels (DAGAN's), the b-th image paired with ``pair_sources``' b-th shot."""
     name: str
     generator: Callable[[ModelConfig], nn.Module]
     discriminator: Callable[[ModelConfig, int], nn.Module]
     check: Callable[[ModelConfig], str | None] = lambda cfg: None
     matmul_convs_on_cpu: bool = False
     conditioned: bool = False
+    pair_discriminator: bool = False
 
 
 MODELS: Registry[Model] = Registry("model.arch")
@@ -47,6 +50,16 @@ def discriminator(cfg: ModelConfig, aux_classes: int = 0) -> nn.Module:
 
 def is_conditioned(cfg: ModelConfig) -> bool:
     return MODELS.get(cfg.arch).conditioned
+
+
+def judges_pairs(cfg: ModelConfig) -> bool:
+    return MODELS.get(cfg.arch).pair_discriminator
+
+
+def pair_sources(shots: jax.Array, n: int) -> jax.Array:
+    """The shot that a conditioned generator's b-th of ``n`` samples comes from, and that a
+    pair discriminator pairs the b-th judged image with: shot b mod K."""
+    return shots[jax.numpy.arange(n) % shots.shape[0]]
 
 
 def check_model(cfg: ModelConfig) -> None:
