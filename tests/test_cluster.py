@@ -220,12 +220,22 @@ def test_divergence_keeps_and_names_the_last_good_checkpoint(tmp_path):
     checkpoints.close()
 
 
+def _snapshot(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 @pytest.mark.slow
-def test_a_run_dir_in_use_is_refused(tmp_path, env):
+def test_a_run_dir_in_use_is_refused_and_left_as_it_was(tmp_path, env):
     run_dir = tmp_path / "busy"
+    (run_dir / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):      # the holder's copies
+        (run_dir / ".hydra" / name).write_text(f"the first writer's {name}\n")
+    (run_dir / "meta_train.log").write_text("the first writer's log\n")
     with RunDirLock(run_dir):
-        result = _run([*TINY, "train.steps=2", f"hydra.run.dir={run_dir}"], tmp_path, env,
+        before = _snapshot(run_dir)
+        result = _run([*TINY, "train.steps=2", "seed=7", f"hydra.run.dir={run_dir}"], tmp_path, env,
                       check=False)
+        assert _snapshot(run_dir) == before
     assert result.returncode == 2
     assert "is being written by metagan pid" in result.stderr.strip().splitlines()[-1]
     with RunDirLock(run_dir):      # released by its holder: free again

@@ -33,6 +33,24 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+CONFIG_COPIES = ".hydra"
+
+
+def write_config_copies(cfg: DictConfig, where: Path) -> None:
+    """Hydra's copies of the composed config, its own config and the overrides, written
+    into ``where/.hydra`` by the command once it may write there (meta-train: under the
+    run-dir lock, so a refused second writer changes nothing); each file atomically."""
+    from metagan_cli.runs.run_dir import write_text_atomic
+    hydra_cfg = HydraConfig.get()
+    copies = {"config.yaml": OmegaConf.to_yaml(cfg),
+              "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
+              "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task)}
+    directory = Path(where) / CONFIG_COPIES
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in copies.items():
+        write_text_atomic(directory / name, text)
+
+
 def plain(cfg: DictConfig) -> dict:
     """Resolves interpolations and drops Hydra's own node."""
     values = OmegaConf.to_container(cfg, resolve=True)
