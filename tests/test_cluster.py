@@ -137,8 +137,10 @@ def test_two_processes_through_jax_distributed_match_one_process(tmp_path, env):
     assert len((shared / "metrics.jsonl").read_text().splitlines()) == 3
     assert not list(shared.glob("*.log"))[1:]
 
-    _run([*run, f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, env)
-    _assert_same(_params(shared), _params(tmp_path / "one"), rtol=1e-5, atol=1e-6)
+    _run([*run, "distributed.cpu_devices=1", f"hydra.run.dir={tmp_path / 'one'}"], tmp_path, env)
+    _assert_same(_params(shared), _params(tmp_path / "one"), rtol=0, atol=0)     # the same bits
+    layouts = [json.loads((d / "run.json").read_text())["device_layout"] for d in (shared, tmp_path / "one")]
+    assert [(x["processes"], x["devices"], x["tasks_per_device"]) for x in layouts] == [(2, 2, 1), (1, 1, 2)]
 
 
 @pytest.mark.parametrize("setting, tasks, cores, processes, devices", [

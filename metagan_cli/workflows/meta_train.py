@@ -20,7 +20,7 @@ from metagan_cli.core.algorithms import algorithm, make_meta_step
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
-from metagan_cli.cluster.devices import meta_batch_mesh
+from metagan_cli.cluster.devices import device_layout, meta_batch_mesh
 from metagan_cli.cluster.distributed import any_process, is_main_process, local_copy, to_host
 from metagan_cli.cluster.preemption import PreemptionWatch
 from metagan_cli.cluster.run_lock import RunDirLock
@@ -120,7 +120,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     state = checkpoints.restore(state)
                     log.info("resuming from the checkpoint at step %d", start)
                 if main:
-                    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
+                    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names,
+                                   device_layout=device_layout(cfg, mesh))
                 grid = (TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names)
                         if main else None)
                 if grid is not None and steps_left:
