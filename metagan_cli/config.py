@@ -230,6 +230,84 @@ def to_dict(config) -> dict:
     return convert(dataclasses.asdict(config))
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: ``low``/``high`` inclusive unless ``open_low``/
+    ``open_high``; None = unbounded.  The upper bounds stop values that would exhaust
+    memory or time before anything useful happens, far above any real setting."""
+    low: Union[float, None] = None
+    high: Union[float, None] = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, value) -> bool:
+        return ((self.low is None or (value > self.low if self.open_low else value >= self.low))
+                and (self.high is None or (value < self.high if self.open_high else value <= self.high)))
+
+    def __str__(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.open_low else '>='} {_number(self.low)}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.open_high else '<='} {_number(self.high)}")
+        return " and ".join(parts)
+
+
+def _number(x) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, Range]) -> None:
+    """One ConfigError naming the first key (dotted) whose value (or list item) is out of range."""
+    for key, value in values.items():
+        for item in (value if isinstance(value, (tuple, list)) else (value,)):
+            if item is not None and item not in ranges[key]:
+                shown = list(value) if isinstance(value, (tuple, list)) else value
+                raise ConfigError(f"{key} must be {ranges[key]}, got {shown}")
+
+
+def numeric_values(config, prefix: str = "") -> dict[str, Any]:
+    """Every numeric leaf of a config dataclass (lists of numbers included), by dotted key."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(numeric_values(value, f"{prefix}{f.name}."))
+        elif _is_number(value) or (isinstance(value, tuple) and value and all(map(_is_number, value))):
+            out[prefix + f.name] = value
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_FRACTION = Range(0.0, 1.0, open_high=True)   # [0, 1)
+_STEPS = Range(0, 1_000_000)                   # a loop's steps: seconds each on CPU
+# The allowed range of every numeric key of MetaLearnConfig (and of the task's class
+# lists); tests/test_bad_values.py fails on a numeric key missing from it.
+META_TRAIN_RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**32 - 1),          # JAX keys hold 32 bits of it: larger seeds would repeat
+    "shots": Range(1, 100_000),
+    "task.image_size": Range(1, 1024), "model.image_size": Range(1, 1024),
+    "task.train_classes": Range(0), "task.test_classes": Range(0), "task.validation_classes": Range(0),
+    "task.holdout_fraction": Range(0.0, 1.0, open_low=True, open_high=True),
+    "task.validation_fraction": _FRACTION,
+    "model.channels": Range(1, 4), "model.z_dim": Range(1, 65_536), "model.width": Range(1, 4096),
+    "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.n_critic": Range(1, 1000),
+    "algo.queries": Range(1, 100_000), "algo.outer_mmd": Range(0.0), "algo.freeze_d": Range(0, 1000),
+    "gan_loss.gp_weight": Range(0.0), "gan_loss.kl_weight": Range(0.0),
+    "gan_loss.kl_classes": Range(2, 100_000), "gan_loss.mode_seeking": Range(0.0),
+    "augment.translation": _FRACTION, "augment.cutout": _FRACTION, "augment.affine": _FRACTION,
+    **{f"{opt}.{key}": rng for opt in ("inner_optim", "outer_optim") for key, rng in (
+        ("lr", Range(0.0, open_low=True)), ("b1", _FRACTION), ("b2", _FRACTION), ("momentum", _FRACTION))},
+    "loop.scan_unroll": Range(1, 1_000_000),
+    "train.steps": Range(1, 2**31 - 1),   # meta-step numbers are folded into 32-bit keys
+    "train.log_every": Range(1), "train.sample_every": Range(1), "train.checkpoint_every": Range(1),
+    "train.keep_checkpoints": Range(1),
+}
+
+
 def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     """Checks relations between values that types alone do not catch."""
     # the registries of the core name the allowed choices (imported here: they import JAX)
@@ -240,6 +318,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.models import CONV_IMPLS, MODELS, check_model
     from metagan_cli.core.models.layers import NORMS
     from metagan_cli.core.optim import OPTIMIZERS
+    check_ranges(numeric_values(cfg), META_TRAIN_RANGES)
     size = cfg.model.image_size
     if size != cfg.task.image_size:
         raise ConfigError(f"model.image_size ({size}) differs from task.image_size "
@@ -272,12 +351,6 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
                           "(model=dcgan, conditioned or dagan with model.norm=layer or group)")
-    if cfg.gan_loss.mode_seeking < 0:
-        raise ConfigError(f"gan_loss.mode_seeking must be >= 0, got {cfg.gan_loss.mode_seeking}")
-    if cfg.algo.freeze_d < 0:
-        raise ConfigError(f"algo.freeze_d must be >= 0, got {cfg.algo.freeze_d}")
-    if cfg.algo.outer_mmd < 0:
-        raise ConfigError(f"algo.outer_mmd must be >= 0, got {cfg.algo.outer_mmd}")
     if cfg.algo.outer_mmd and not algorithm.needs_queries:
         raise ConfigError(f"algo.outer_mmd scores adapted samples against query images, which "
                           f"algo={cfg.algo.name} has none of; use algo=maml or algo=fomaml")
@@ -285,49 +358,23 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
         if name not in TRANSFORMS:
             raise ConfigError(f"augment.policy: unknown transformation '{name}'; "
                               f"choose from {', '.join(TRANSFORMS)}")
-    for key in ("translation", "cutout", "affine"):
-        value = getattr(cfg.augment, key)
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"augment.{key} must be in [0, 1), got {value}")
     unroll = cfg.loop.scan_unroll
     if isinstance(unroll, str) and unroll not in ("auto", "full"):
         raise ConfigError(f"loop.scan_unroll must be a positive integer, 'full' or 'auto'; got '{unroll}'")
-    if isinstance(unroll, int) and unroll < 1:
-        raise ConfigError(f"loop.scan_unroll must be >= 1, got {unroll}")
-    positive = {"shots": cfg.shots, "algo.meta_batch": cfg.algo.meta_batch,
-                "algo.n_critic": cfg.algo.n_critic, "algo.queries": cfg.algo.queries,
-                "train.steps": cfg.train.steps, "train.log_every": cfg.train.log_every,
-                "train.sample_every": cfg.train.sample_every,
-                "train.checkpoint_every": cfg.train.checkpoint_every,
-                "train.keep_checkpoints": cfg.train.keep_checkpoints,
-                "model.z_dim": cfg.model.z_dim, "model.width": cfg.model.width,
-                "model.channels": cfg.model.channels}
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{key} must be >= 1, got {value}")
-    if cfg.algo.inner_steps < 0:
-        raise ConfigError(f"algo.inner_steps must be >= 0, got {cfg.algo.inner_steps}")
     if cfg.algo.learn_inner_lr and not algorithm.second_order:
         second = ", ".join(a.name for a in ALGORITHMS if a.second_order)
         raise ConfigError(f"algo.learn_inner_lr=true needs a second-order algorithm ({second}): the "
                           f"learning rates get their gradient by differentiating through the inner loop")
-    if cfg.inner_optim.lr <= 0 or cfg.outer_optim.lr <= 0:
-        raise ConfigError("inner_optim.lr and outer_optim.lr must be > 0")
     if cfg.task.invert not in (True, False, "auto"):
         raise ConfigError(f"task.invert must be true, false or auto; got '{cfg.task.invert}'")
-    fraction = cfg.task.holdout_fraction
-    if fraction is not None and not 0.0 < fraction < 1.0:
-        raise ConfigError(f"task.holdout_fraction must be between 0 and 1, got {fraction}")
-    fraction = cfg.task.validation_fraction
-    if fraction is not None and not 0.0 <= fraction < 1.0:
-        raise ConfigError(f"task.validation_fraction must be >= 0 and < 1, got {fraction}")
     lists = {"train_classes": set(cfg.task.train_classes), "test_classes": set(cfg.task.test_classes),
              "validation_classes": set(cfg.task.validation_classes)}
     for a, b in (("train_classes", "test_classes"), ("train_classes", "validation_classes"),
                  ("validation_classes", "test_classes")):
         xs, ys = lists[a], lists[b]
         if xs & ys:
-            raise ConfigError(f"task classes {sorted(xs & ys)} are in both {a} and {b}")
+            raise ConfigError(f"task.{a} and task.{b} share classes {sorted(xs & ys)}; "
+                              f"a class belongs to one list only")
     return cfg
 
 
@@ -388,38 +435,44 @@ class EvalConfig:
     low_data: LowDataConfig = field(default_factory=LowDataConfig)
 
 
+_IMAGES = Range(1, 100_000)     # images per episode or class: held in memory at once
+# The allowed range of every numeric eval.* key (lists: of each item).
+EVAL_RANGES: dict[str, Range] = {
+    "eval.budgets": _STEPS, "eval.episodes": Range(1, 10_000), "eval.samples": Range(2, 100_000),
+    "eval.real_images": Range(2, 100_000), "eval.grid_classes": Range(0, 1000),
+    "eval.grid_samples": Range(1, 1000), "eval.chunk": Range(1, 10_000),
+    "eval.evaluator_steps": Range(1, 10_000_000),
+    "eval.tuning.lrs": Range(0.0, open_low=True), "eval.tuning.classes": Range(1, 10_000),
+    "eval.tuning.episodes": Range(1, 10_000), "eval.tuning.samples": Range(2, 100_000),
+    "eval.classification.ways": Range(2, 100_000), "eval.classification.episodes": Range(0, 100_000),
+    "eval.classification.queries": Range(1, 100_000), "eval.classification.generated_per_class": Range(0, 100_000),
+    "eval.classification.budgets": _STEPS,
+    "eval.low_data.ks": Range(1, 100_000), "eval.low_data.generated": _IMAGES,
+    "eval.low_data.seeds": Range(1, 1000), "eval.low_data.test_images": _IMAGES,
+    "eval.low_data.budget": _STEPS, "eval.low_data.classifier_steps": Range(1, 10_000_000),
+}
+
+
+# The numeric keys of adapt, sample, eval and compare themselves (their eval.* keys above).
+COMMAND_RANGES: dict[str, Range] = {
+    "seed": META_TRAIN_RANGES["seed"], "shots": META_TRAIN_RANGES["shots"], "adapt.steps": _STEPS,
+    "n": Range(1, 1_000_000),
+}
+DISTRIBUTED_RANGES: dict[str, Range] = {
+    "distributed.cpu_devices": Range(1, 4096), "distributed.num_processes": Range(1, 1_000_000),
+    "distributed.process_id": Range(0, 999_999),
+}
+
+
 def eval_config(values: dict | None) -> EvalConfig:
     """The ``eval.*`` keys as a validated EvalConfig."""
     cfg = from_dict(EvalConfig, dict(values or {}), prefix="eval.")
-    cl, ld, tu = cfg.classification, cfg.low_data, cfg.tuning
-    at_least = {
-        "eval.episodes": (cfg.episodes, 1), "eval.samples": (cfg.samples, 2),
-        "eval.real_images": (cfg.real_images, 2), "eval.chunk": (cfg.chunk, 1),
-        "eval.grid_samples": (cfg.grid_samples, 1), "eval.evaluator_steps": (cfg.evaluator_steps, 1),
-        "eval.grid_classes": (cfg.grid_classes, 0),
-        "eval.classification.episodes": (cl.episodes, 0), "eval.classification.queries": (cl.queries, 1),
-        "eval.classification.generated_per_class": (cl.generated_per_class, 0),
-        "eval.low_data.generated": (ld.generated, 1), "eval.low_data.seeds": (ld.seeds, 1),
-        "eval.low_data.test_images": (ld.test_images, 1),
-        "eval.low_data.classifier_steps": (ld.classifier_steps, 1),
-        "eval.tuning.classes": (tu.classes, 1), "eval.tuning.episodes": (tu.episodes, 1),
-        "eval.tuning.samples": (tu.samples, 2)}
-    for key, (value, low) in at_least.items():
-        if value < low:
-            raise ConfigError(f"{key} must be >= {low}, got {value}")
-    if not cfg.budgets or min(cfg.budgets) < 0:
-        raise ConfigError(f"eval.budgets must be a non-empty list of steps >= 0, got {list(cfg.budgets)}")
-    if any(w < 2 for w in cl.ways):
-        raise ConfigError(f"eval.classification.ways must be >= 2, got {list(cl.ways)}")
-    if cl.budgets is not None and (not cl.budgets or min(cl.budgets) < 0):
-        raise ConfigError(f"eval.classification.budgets must be null or a list of steps >= 0, "
-                          f"got {list(cl.budgets)}")
-    if any(k < 1 for k in ld.ks):
-        raise ConfigError(f"eval.low_data.ks must be >= 1, got {list(ld.ks)}")
-    if ld.budget is not None and ld.budget < 0:
-        raise ConfigError(f"eval.low_data.budget must be null or >= 0, got {ld.budget}")
-    if any(lr <= 0 for lr in tu.lrs):
-        raise ConfigError(f"eval.tuning.lrs must be > 0, got {list(tu.lrs)}")
+    cl = cfg.classification
+    check_ranges({f"eval.{key}": value for key, value in numeric_values(cfg).items()}, EVAL_RANGES)
+    if not cfg.budgets:
+        raise ConfigError("eval.budgets must be a non-empty list of steps >= 0, got []")
+    if cl.budgets == ():
+        raise ConfigError("eval.classification.budgets must be null or a non-empty list of steps >= 0, got []")
     return cfg
 
 

@@ -17,6 +17,12 @@ class TrainingDiverged(UserError):
     exit_status = 3
 
 
+class WriteFailed(UserError):
+    """The file system refused a write (full disk, quota, read-only or unwritable run
+    dir); the message names what was kept.  Exit status 4."""
+    exit_status = 4
+
+
 def report_user_error(message: str, status: int = USAGE_ERROR) -> None:
     """Prints ``metagan <command>: error: <message>`` and exits with ``status`` (2)."""
     print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)

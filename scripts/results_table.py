@@ -67,22 +67,6 @@ def run_task(task: str, methods: list[str], seeds: str, steps: int, out: Path, e
     return lines
 
 
-def _value(records, run, stage, method, metric, steps):
-    for r in records:
-        if (r["run"], r["stage"], r["kind"], r["method"], r["metric"], r["class"]) == \
-                (run, stage, "value", method, metric, "all held-out") and r["adapt_steps"] == steps:
-            return r
-    return None
-
-
-def _paired(records, run, stage, method, baseline, metric, steps=None):
-    for r in records:
-        if (r["run"], r["stage"], r["kind"], r["method"], r.get("baseline"), r["metric"]) == \
-                (run, stage, "paired", method, baseline, metric) and (steps is None or r["adapt_steps"] == steps):
-            return r
-    return None
-
-
 def _fmt(r, digits=2) -> str:
     if r is None:
         return "-"
@@ -95,26 +79,30 @@ def _fmt(r, digits=2) -> str:
 
 def markdown(compare_json: Path) -> str:
     """One task's table from its compare.json: per method, at its low-data budget."""
+    from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD
+    from metagan_cli.evaluation.compare_report import headline
+    from metagan_cli.evaluation.report import paired_records, value_records
+
     result = json.loads(compare_json.read_text())
     meta, records = result["metadata"], result["records"]
-    run = meta["over_seeds"] or f"seed {meta['seeds'][0]}"
+    run = headline(meta)
+    values, paired = value_records(records, run), paired_records(records, run)
     ks = meta["low_data"]["ks"]
     k = 5 if 5 in ks else (ks[0] if ks else None)
-    head = (f"| method | steps | low-data k={k}: gain over Standard (points) | N-way accuracy with generated "
-            f"minus real only | recognisability | diversity | KID |")
-    lines = [head, "|" + " --- |" * 7]
+    lines = [f"| method | steps | low-data k={k}: gain over Standard (points) | N-way accuracy with generated "
+             f"minus real only | recognisability | diversity | KID |", "|" + " --- |" * 7]
     for m in meta["methods"]:
         label, steps = m["label"], m["low_data_budget"]
-        gain = _paired(records, run, "low_data", label, "Standard (real only)", f"low_data_k{k}") if k else None
-        cls = [r for r in records if r["run"] == run and r["kind"] == "paired" and r["stage"] == "classification"
-               and r["method"] == label and r["baseline"] == "real shots only" and r["adapt_steps"] == steps]
-        lines.append(f"| {label} | {steps} | {_fmt(gain, 1)} | "
-                     f"{'; '.join(r['metric'].replace('accuracy_', '') + ': ' + _fmt(r, 3) for r in cls) or '-'} | "
-                     + " | ".join(_fmt(_value(records, run, "generation", label, metric, steps), 3 if metric == "kid" else 2)
-                                  for metric in ("recognisability", "diversity", "kid")) + " |")
-    aug = _paired(records, run, "low_data", "traditional augmentation", "Standard (real only)", f"low_data_k{k}")
+        gain = paired.get((label, STANDARD, f"low_data_k{k}", None))
+        cls = [(metric, r) for (method, base, metric, budget), r in paired.items()
+               if r["stage"] == "classification" and (method, base, budget) == (label, REAL_ONLY, steps)]
+        generation = [_fmt(values.get((label, metric, steps)), 3 if metric == "kid" else 2)
+                      for metric in ("recognisability", "diversity", "kid")]
+        accuracy = "; ".join(f"{metric.replace('accuracy_', '')}: {_fmt(r, 3)}" for metric, r in cls) or "-"
+        lines.append(f"| {label} | {steps} | {_fmt(gain, 1)} | {accuracy} | " + " | ".join(generation) + " |")
+    aug = paired.get((AUGMENTED, STANDARD, f"low_data_k{k}", None))
     if aug:
-        lines.append(f"| traditional augmentation | - | {_fmt(aug, 1)} | - | - | - | - |")
+        lines.append(f"| {AUGMENTED} | - | {_fmt(aug, 1)} | - | - | - | - |")
     return "\n".join(lines)
 
 

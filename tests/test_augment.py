@@ -75,7 +75,7 @@ def test_unknown_transformation_is_refused_with_its_key():
     cfg = tiny_config(augment=AugmentConfig(policy=("mirror",)))
     with pytest.raises(ConfigError, match="augment.policy: unknown transformation 'mirror'"):
         validate(cfg)
-    with pytest.raises(ConfigError, match=r"augment.cutout must be in \[0, 1\)"):
+    with pytest.raises(ConfigError, match=r"augment.cutout must be >= 0 and < 1, got 1.5"):
         validate(tiny_config(augment=AugmentConfig(policy=("cutout",), cutout=1.5)))
 
 

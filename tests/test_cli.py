@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = ["task.image_size=8", "model.width=8", "model.z_dim=8", "algo.meta_batch=2",
         "algo.inner_steps=2", "train.steps=4", "train.log_every=2", "train.sample_every=2",
         "train.checkpoint_every=2"]
@@ -166,6 +167,14 @@ def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(t
     assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
     assert any(stage == "classification" for stage, _ in between)
     assert (out / "plane.png").is_file() and "Paired verdicts" in (out / "compare.md").read_text()
+
+    # docs/results.md's table from this compare.json: one row per method at its own budget
+    table = subprocess.run([sys.executable, str(REPO / "scripts" / "results_table.py"), "--table", str(work)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in table if line.startswith("| ")}
+    assert [rows["reptile"][1], rows["dagan"][1]] == ["2", "0"]
+    assert all(cell != "-" for cell in rows["dagan"][2:]), rows["dagan"]     # gain, accuracy, generation
+    assert "traditional augmentation" in rows
 
 
 @pytest.mark.slow

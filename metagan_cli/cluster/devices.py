@@ -11,7 +11,7 @@ from jax.sharding import Mesh
 from metagan_cli.cluster.distributed import initialize, wanted
 from metagan_cli.cluster.host_devices import available_cores, resolve_cpu_devices, split_host_cpu
 from metagan_cli.config import DistributedConfig, MetaLearnConfig
-from metagan_cli.core.algorithms import algorithm
+from metagan_cli.core.algorithms import algorithm, loop_layout
 from metagan_cli.core.task_parallel import task_mesh
 from metagan_cli.errors import UserError
 
@@ -39,3 +39,15 @@ def meta_batch_mesh(cfg: MetaLearnConfig, shard_tasks: bool = True) -> Mesh | No
                         f"devices; use a multiple of {devices}{cpu}, or distributed.shard_tasks=false")
     log.info("sharding %d tasks per meta-step over %d devices", cfg.algo.meta_batch, devices)
     return task_mesh()
+
+
+def device_layout(cfg: MetaLearnConfig, mesh: Mesh | None) -> dict:
+    """How this start of a run spreads its tasks (run.json's ``device_layout``).  The
+    parameters are the same bits for any number of devices or processes except with
+    ``vmap`` task batching (the accelerators' default), whose per-task arithmetic
+    depends on how many tasks are batched together."""
+    devices = mesh.size if mesh is not None else 1
+    batching = loop_layout(cfg).task_batching
+    return {"backend": jax.default_backend(), "processes": jax.process_count(), "devices": devices,
+            "tasks_per_device": cfg.algo.meta_batch // devices if algorithm(cfg).has_task_axis else None,
+            "task_batching": batching, "same_bits_on_any_device_count": batching != "vmap"}

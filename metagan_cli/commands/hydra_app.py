@@ -9,7 +9,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from metagan_cli.commands.config_help import register_defaults
-from metagan_cli.config import ConfigError, DistributedConfig, MetaLearnConfig, from_dict, validate
+from metagan_cli.config import (COMMAND_RANGES, DISTRIBUTED_RANGES, ConfigError, DistributedConfig, MetaLearnConfig,
+                                 numeric_values, check_ranges, from_dict, validate)
 from metagan_cli.errors import UserError, report_user_error
 
 CONFIG_PATH = "pkg://metagan_cli.conf"   # conf/ at the top of the repo, shipped in the package
@@ -31,6 +32,24 @@ def reports_user_errors(command):
 
 def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
+
+
+CONFIG_COPIES = ".hydra"
+
+
+def write_config_copies(cfg: DictConfig, where: Path) -> None:
+    """Hydra's copies of the composed config, its own config and the overrides, written
+    into ``where/.hydra`` by the command once it may write there (meta-train: under the
+    run-dir lock, so a refused second writer changes nothing); each file atomically."""
+    from metagan_cli.runs.run_dir import write_text_atomic
+    hydra_cfg = HydraConfig.get()
+    copies = {"config.yaml": OmegaConf.to_yaml(cfg),
+              "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})),
+              "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task)}
+    directory = Path(where) / CONFIG_COPIES
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in copies.items():
+        write_text_atomic(directory / name, text)
 
 
 def plain(cfg: DictConfig) -> dict:
@@ -62,6 +81,10 @@ def distributed_config(cfg: DictConfig) -> DistributedConfig:
     devices = config.cpu_devices
     if devices != "auto" and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
         raise ConfigError(f"distributed.cpu_devices must be auto or a positive integer; got '{devices}'")
+    check_ranges(numeric_values(config, "distributed."), DISTRIBUTED_RANGES)
+    if None not in (config.process_id, config.num_processes) and config.process_id >= config.num_processes:
+        raise ConfigError(f"distributed.process_id must be < distributed.num_processes "
+                          f"({config.num_processes}), got {config.process_id}")
     return config
 
 
@@ -77,4 +100,6 @@ def optional_int(cfg: DictConfig, key: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise UserError(f"{key} must be an integer, got {value!r}")
+    if key in COMMAND_RANGES and value not in COMMAND_RANGES[key]:
+        raise UserError(f"{key} must be {COMMAND_RANGES[key]}, got {value}")
     return value

@@ -3,7 +3,7 @@ import hydra
 
 from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, distributed_config,
                                             meta_learn_config, quiet_libraries,
-                                            reports_user_errors, run_dir)
+                                            reports_user_errors, run_dir, write_config_copies)
 
 
 @hydra.main(version_base=VERSION_BASE, config_path=CONFIG_PATH, config_name="meta_train")
@@ -17,4 +17,6 @@ def main(cfg) -> None:
     from metagan_cli.workflows.meta_train import meta_train
     set_up_devices(config, distributed)   # before anything touches a JAX device
     enable_compilation_cache()
-    meta_train(config, run_dir(), shard_tasks=distributed.shard_tasks)
+    where = run_dir()
+    meta_train(config, where, shard_tasks=distributed.shard_tasks,
+               when_locked=lambda: write_config_copies(cfg, where))

@@ -9,7 +9,7 @@ from pathlib import Path
 from metagan_cli.evaluation import metrics as M
 from metagan_cli.evaluation.methods import COPY
 from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD
-from metagan_cli.evaluation.report import (F2GAN_TABLE, _fmt, _fmt_paired, _paired, _values, save_grids,
+from metagan_cli.evaluation.report import (F2GAN_TABLE, _fmt, _fmt_paired, paired_records, value_records, save_grids,
                                            write_csv)
 from metagan_cli.runs.run_dir import write_json_atomic
 
@@ -37,7 +37,7 @@ def plot_plane(path: Path, result: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     meta = result["metadata"]
-    values = _values(result["records"], headline(meta), "generation")
+    values = value_records(result["records"], headline(meta), "generation")
     fig, ax = plt.subplots(figsize=(5.4, 4.2))
     for method in [m["label"] for m in meta["methods"]]:
         own = next(m["low_data_budget"] for m in meta["methods"] if m["label"] == method)
@@ -82,7 +82,7 @@ def markdown(result: dict, plane: Path, grids: dict) -> str:
     for m in meta["methods"]:
         lines.append(f"| {m['label']} | {m['algo']} | {m['model']} | {len(m['run_dirs'])} | "
                      f"{m['low_data_budget']} steps |")
-    values, paired = _values(records, run), _paired(records, run)
+    values, paired = value_records(records, run), paired_records(records, run)
     lines += ["", "## Generation", "",
               "Each method at its low-data budget and after the largest budget.", "",
               "| method | steps | " + " | ".join(M.describe(m).title for m in GENERATION_METRICS

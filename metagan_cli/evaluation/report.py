@@ -45,14 +45,15 @@ def write_csv(path: Path, records: list) -> None:
             writer.writerow(r)
 
 
-def _values(records, run, stage=None):
+def value_records(records, run, stage=None):
     """{(method, metric, budget): record} of pooled value records of one run label."""
     return {(r["method"], r["metric"], r["adapt_steps"]): r for r in records
             if r["kind"] == "value" and r["class"] == ALL and r["run"] == run
             and (stage is None or r["stage"] == stage)}
 
 
-def _paired(records, run, stage=None):
+def paired_records(records, run, stage=None):
+    """{(method, baseline, metric, budget): record} of paired records of one run label."""
     return {(r["method"], r["baseline"], r["metric"], r["adapt_steps"]): r for r in records
             if r["kind"] == "paired" and r["run"] == run and (stage is None or r["stage"] == stage)}
 
@@ -65,7 +66,7 @@ def plot_all(plot_dir: Path, result: dict) -> dict:
     plot_dir.mkdir(parents=True, exist_ok=True)
     records, meta = result["records"], result["metadata"]
     run = headline_run(meta)
-    values = _values(records, run, "generation")
+    values = value_records(records, run, "generation")
     metrics = list(dict.fromkeys(k[1] for k in values))
     methods = list(dict.fromkeys(k[0] for k in values))
     files = {}
@@ -248,7 +249,7 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
     lines += [f"The figures below are {'means over the meta-training seeds (' + run + '): each run contributes its mean, so intervals include training variance' if several else 'those of one meta-training run (' + run + '); intervals do not include training variance'}.", ""]
     lines += _statistics_text(records, run)
 
-    values, paired = _values(records, run), _paired(records, run)
+    values, paired = value_records(records, run), paired_records(records, run)
     gen = {k: r for k, r in values.items() if r["stage"] == "generation"}
     metrics = list(dict.fromkeys(k[1] for k in gen))
     budgets = meta["budgets"]
@@ -304,7 +305,7 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
 
 def _classification(records, run, meta, me) -> list:
     cl = meta["classification"]
-    values, paired = _values(records, run, "classification"), _paired(records, run, "classification")
+    values, paired = value_records(records, run, "classification"), paired_records(records, run, "classification")
     if not values:
         return []
     lines = ["## Few-shot classification with generated images", "",
@@ -333,7 +334,7 @@ def _classification(records, run, meta, me) -> list:
 
 def _low_data(records, run, meta) -> list:
     ld = meta["low_data"]
-    values, paired = _values(records, run, "low_data"), _paired(records, run, "low_data")
+    values, paired = value_records(records, run, "low_data"), paired_records(records, run, "low_data")
     if not values:
         return []
     ks = ld["ks"]
@@ -377,7 +378,7 @@ def _per_seed(records, meta, metrics) -> list:
              "| --- | --- |" + " --- |" * len(metrics)]
     for info in meta["runs"]:
         run = f"seed {info['seed']}"
-        values = _values(records, run, "generation")
+        values = value_records(records, run, "generation")
         for method in meta["methods"]:
             lines.append(f"| {run} | {method} | " + " | ".join(_fmt(values.get((method, m, budget)))
                                                              for m in metrics) + " |")

@@ -11,16 +11,27 @@ from metagan_cli.config import ConfigError, MetaLearnConfig, from_dict, to_dict
 from metagan_cli.errors import UserError
 
 RUN_FILE = "run.json"
+# The layout of run.json and of the checkpointed state pytree.  Raise it when a change
+# makes older run dirs unreadable, and OLDEST_READABLE_FORMAT with it when they can no
+# longer be read.  Run dirs from before the key existed are format 1.
+RUN_FORMAT = 1
+OLDEST_READABLE_FORMAT = 1
 
 
-def write_json_atomic(path: Path, data) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never a part (rename is atomic)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
+def write_json_atomic(path: Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
 def write_run_info(run_dir: Path, kind: str, cfg: MetaLearnConfig, **extra) -> None:
-    info = {"kind": kind, "metagan_version": __version__, "config": to_dict(cfg), **extra}
+    info = {"kind": kind, "metagan_version": __version__, "run_format": RUN_FORMAT, "config": to_dict(cfg),
+            **extra}
     write_json_atomic(Path(run_dir) / RUN_FILE, info)
 
 
@@ -37,9 +48,25 @@ def read_run_info(path: str | Path | None) -> tuple[Path, dict, MetaLearnConfig]
                         f"give the directory meta-train or adapt wrote")
     try:
         info = json.loads(info_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{info_file} is damaged ({err}); it is not a run dir metagan can read") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{info_file} is damaged (not a JSON object); it is not a run dir metagan can read")
+    check_format(info, run_dir)
+    try:
         cfg = from_dict(MetaLearnConfig, info["config"])
-    except (json.JSONDecodeError, KeyError, ConfigError) as err:
-        raise UserError(f"{info_file} is damaged or from an incompatible metagan: {err}") from None
+    except (KeyError, TypeError, ConfigError) as err:
+        raise UserError(f"{info_file} holds a config this metagan {__version__} cannot read (written by "
+                        f"metagan {info.get('metagan_version', '?')}; {err}): rerun it with this version") from None
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"checkpoint={path} has no checkpoints yet; let meta-train save one first")
     return run_dir, info, cfg
+
+
+def check_format(info: dict, run_dir: Path) -> None:
+    """Refuses a run dir this metagan cannot read, naming both versions."""
+    found = info.get("run_format", 1)
+    if not isinstance(found, int) or not OLDEST_READABLE_FORMAT <= found <= RUN_FORMAT:
+        raise UserError(f"run dir {run_dir} was written by metagan {info.get('metagan_version', '?')} "
+                        f"(run format {found}); this is metagan {__version__}, which reads run formats "
+                        f"{OLDEST_READABLE_FORMAT}-{RUN_FORMAT}: use a metagan that reads it, or rerun")

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,13 +20,13 @@ from metagan_cli.core.algorithms import algorithm, make_meta_step
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.data.tasks import check_enough_images, load_task, to_class_images
-from metagan_cli.cluster.devices import meta_batch_mesh
+from metagan_cli.cluster.devices import device_layout, meta_batch_mesh
 from metagan_cli.cluster.distributed import any_process, is_main_process, local_copy, to_host
 from metagan_cli.cluster.preemption import PreemptionWatch
 from metagan_cli.cluster.run_lock import RunDirLock
 from metagan_cli.core.task_parallel import replicated
-from metagan_cli.errors import TrainingDiverged, UserError
-from metagan_cli.runs.checkpoints import Checkpoints
+from metagan_cli.errors import TrainingDiverged, UserError, WriteFailed
+from metagan_cli.runs.checkpoints import DAMAGED_DIR, WRITE_ERRNOS, Checkpoints
 from metagan_cli.runs.metrics_log import MetricsLog
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info, write_run_info
@@ -50,13 +51,24 @@ def _check_resumable(run_dir: Path, cfg: MetaLearnConfig) -> None:
                         f"choose another hydra.run.dir= or rerun with the same settings")
 
 
-def meta_train(cfg: MetaLearnConfig, run_dir: str | Path, shard_tasks: bool = True) -> dict:
+def meta_train(cfg: MetaLearnConfig, run_dir: str | Path, shard_tasks: bool = True,
+               when_locked: Callable[[], None] | None = None) -> dict:
     """Meta-trains into ``run_dir``; returns the last logged metrics.  With several
-    devices (or hosts) the meta-batch is sharded over all of them."""
+    devices (or hosts) the meta-batch is sharded over all of them.  ``when_locked`` runs
+    on the main process once it holds the run dir (the command's config copies)."""
     run_dir = Path(run_dir)
     main = is_main_process()
     with RunDirLock(run_dir) if main else contextlib.nullcontext():
-        return _meta_train(cfg, run_dir, shard_tasks, main)
+        try:
+            if main and when_locked is not None:
+                when_locked()
+            return _meta_train(cfg, run_dir, shard_tasks, main)
+        except OSError as error:           # metrics, grids, run.json (checkpoints: Checkpoints.save)
+            if error.errno not in WRITE_ERRNOS:
+                raise
+            raise WriteFailed(f"could not write {error.filename or 'into ' + str(run_dir)} ({error.strerror}); "
+                              f"the checkpoints saved before are intact. Free space or fix the "
+                              f"permissions, then rerun the same command to resume") from None
 
 
 def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bool) -> dict:
@@ -80,7 +92,7 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
 
     _check_resumable(run_dir, cfg)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
-    start = checkpoints.latest_step() or 0
+    start = _resume_step(checkpoints, cfg, gan, run_dir, main)
     if not record.trains:
         state = init_meta_state(cfg, gan)
         if main:
@@ -108,7 +120,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
                     state = checkpoints.restore(state)
                     log.info("resuming from the checkpoint at step %d", start)
                 if main:
-                    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names)
+                    write_run_info(run_dir, "meta-train", cfg, class_names=data.class_names,
+                                   device_layout=device_layout(cfg, mesh))
                 grid = (TrainingGrid(cfg, gan, local_data, data.validation_classes, data.class_names)
                         if main else None)
                 if grid is not None and steps_left:
@@ -123,6 +136,20 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
         if metrics_log is not None:
             metrics_log.close()
         checkpoints.close()
+
+
+def _resume_step(checkpoints: Checkpoints, cfg: MetaLearnConfig, gan: Gan, run_dir: Path, main: bool) -> int:
+    """The newest checkpoint that restores (0 for none); damaged newer ones are named
+    and set aside."""
+    if checkpoints.latest_step() is None:
+        return 0
+    step, damaged = checkpoints.newest_intact(jax.eval_shape(lambda: init_meta_state(cfg, gan)), set_aside=main)
+    for error in damaged:
+        log.warning("skipping a damaged checkpoint (moved to %s): %s", run_dir / DAMAGED_DIR, error)
+    if step is None:
+        raise UserError(f"no checkpoint of {run_dir} restores (all moved to {run_dir / DAMAGED_DIR}); "
+                        f"rerun to start afresh, or restore a copy of the checkpoints")
+    return step
 
 
 @dataclasses.dataclass
