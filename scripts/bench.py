@@ -283,7 +283,9 @@ class JaxBench:
         time_ns, calls = collections.Counter(), collections.Counter()
         for plane in data.planes:
             for line in plane.lines:
-                if not line.name.startswith("tf_XLAEigen"):     # the threads that run ops
+                # XLA:CPU runs ops on its Eigen pool and, for small ops or a busy
+                # machine, inline on the client's threads: count both, not python's
+                if not line.name.startswith(("tf_XLAEigen", "tf_XLAPjRtCpuClient")):
                     continue
                 for event in line.events:
                     if "::" not in event.name and not event.name.startswith(("Wait", "Rendezvous")):
