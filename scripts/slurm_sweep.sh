@@ -10,10 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# glibc's malloc arenas capped (the jobs inherit it): resident memory stays flat over
-# long runs (docs/reliability.md, the soak)
-export MALLOC_ARENA_MAX=2
-
 # A fixed sweep dir (not a timestamp) so that requeued jobs find their run dirs.
 sweep_dir=runs/sweeps/mnist-algo-seed
 
