@@ -3,7 +3,9 @@
 glibc gives threads their own malloc arenas (up to 8 per core).  XLA's CPU thread
 pools spread their buffers among them, and over 20,000 meta-steps the arenas fragment:
 resident memory creeps up by about 6% (docs/reliability.md, the soak).  With the arenas
-capped at two the same run starts lower and stays flat, at the same speed.
+capped at two the same run starts lower and stays flat.  The price: XLA's threads share
+two arenas, and on 2 CPU cores a meta-step takes 4-8% longer (docs/BENCHMARKS.md);
+``MALLOC_ARENA_MAX=16`` in the environment (glibc's own limit on 2 cores) lifts it.
 
 ``MALLOC_ARENA_MAX`` does this too, but glibc reads it only at process start, which a
 user's shell or job script has to remember; ``mallopt`` set before any other thread
