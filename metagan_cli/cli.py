@@ -10,6 +10,7 @@ import importlib
 import os
 import sys
 
+from metagan_cli.cluster.host_memory import cap_malloc_arenas
 from metagan_cli.errors import USAGE_ERROR, report_user_error
 
 COMMANDS = {
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     # Let exceptions reach us instead of Hydra's multi-line report, so user mistakes
     # become one line and bugs keep their full traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # Before JAX starts its thread pools: long runs keep a flat resident memory.
+    cap_malloc_arenas()
     sys.argv = [f"metagan {command}", *argv[1:], *_quiet_secondary_process(argv[1:])]
     user_errors = _user_error_types()
     try:

@@ -26,6 +26,7 @@ meta_batch, batch, first_step_s, meta_step_s, inner_steps_per_s) and:
   program_sha256    the first 16 hex digits of the SHA-256 of the lowered meta-step
                     (StableHLO text): equal across two checkouts = the same program
                     compiled and timed (``--memory-only`` prints it in seconds)
+  malloc_arenas     capped (as the ``metagan`` command runs) or glibc's default
 
 ``--compare`` runs the PyTorch reference script (``--reference``) in a subprocess,
 alternating with rounds of the JAX step, and prints a "ratio" line: the median over
@@ -100,6 +101,9 @@ def parse_args(argv=None):
     ap.add_argument("--separate", action="store_true",
                     help="--compare: run the JAX side of each round in a fresh process too, so "
                          "each side runs alone on the machine (compiling again every round)")
+    ap.add_argument("--malloc-arenas", choices=("capped", "default"), default="capped",
+                    help="capped: glibc's arenas capped as `metagan` does at start "
+                         "(cluster/host_memory.py); default: glibc's own limit")
     ap.add_argument("--reference", default=str(DEFAULT_REFERENCE),
                     help="the PyTorch reference script (default: ../shared/bench/torch_reference.py)")
     ap.add_argument("--peak", action="store_true",
@@ -283,7 +287,9 @@ class JaxBench:
         time_ns, calls = collections.Counter(), collections.Counter()
         for plane in data.planes:
             for line in plane.lines:
-                if not line.name.startswith("tf_XLAEigen"):     # the threads that run ops
+                # XLA:CPU runs ops on its Eigen pool and, for small ops or a busy
+                # machine, inline on the client's threads: count both, not python's
+                if not line.name.startswith(("tf_XLAEigen", "tf_XLAPjRtCpuClient")):
                     continue
                 for event in line.events:
                     if "::" not in event.name and not event.name.startswith(("Wait", "Rendezvous")):
@@ -305,6 +311,7 @@ class JaxBench:
                "algo": a.algo, "inner_steps": a.inner_steps, "meta_batch": a.meta_batch,
                "batch": a.batch, "z_dim": a.z_dim, "channels": a.channels,
                "loop": self.loop, "program_sha256": self.program,
+               "malloc_arenas": a.malloc_arenas,
                "first_step_s": round(self.first_step_s or self.compile_s, 3),
                "compile_s": round(self.compile_s, 3)}
         if meta_step_s is not None:
@@ -347,7 +354,7 @@ def jax_round(a) -> dict:
            "--batch", str(a.batch), "--z-dim", str(a.z_dim), "--channels", str(a.channels),
            "--inner-lr", str(a.inner_lr), "--outer-lr", str(a.outer_lr), "--steps", str(a.steps),
            "--scan-unroll", str(a.scan_unroll), "--task-batching", a.task_batching,
-           "--remat", a.remat, "--cpu-devices", a.cpu_devices]
+           "--remat", a.remat, "--cpu-devices", a.cpu_devices, "--malloc-arenas", a.malloc_arenas]
     if not a.reuse_fake:
         cmd.append("--fresh-fake")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -377,6 +384,9 @@ def main(argv=None) -> None:
             Path(a.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
         return
     load = os.getloadavg()[0]
+    if a.malloc_arenas == "capped":     # before JAX starts its threads, as the CLI does
+        from metagan_cli.cluster.host_memory import cap_malloc_arenas
+        cap_malloc_arenas()
     if a.separate and not a.compare:
         sys.exit("bench.py: --separate goes with --compare")
     bench = None if a.separate else JaxBench(a)

@@ -46,6 +46,9 @@ ROWS = {
     # DAGAN's pair: trained without meta-learning (algo=dagan), and meta-trained by Reptile
     "dagan": ["algo=dagan"],
     "dagan_model": ["model=dagan"],
+    # a generator that deforms its shot (model=warp), meta-trained by Reptile
+    "warp": ["model=warp"],
+    "warp_mode_seeking": ["model=warp", "gan_loss.mode_seeking=1.0"],
     "fomaml_conditioned_mode_seeking": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0"],
     "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
                                             "algo.outer_mmd=4.0"],

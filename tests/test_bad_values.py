@@ -123,6 +123,20 @@ def test_the_range_is_named_in_the_message():
         _command("seed", -1)
 
 
+def test_the_workflows_check_their_arguments_with_the_command_line_ranges(tmp_path):
+    """Called from Python, not through the CLI: the same ranges, before any file is read."""
+    from metagan_cli.workflows.adapt import adapt
+    from metagan_cli.workflows.sample import sample
+    missing = str(tmp_path / "no-run")
+    with pytest.raises(UserError, match=r"^n must be >= 1 and <= 1000000, got 0$"):
+        sample(missing, tmp_path / "out", n=0)
+    with pytest.raises(UserError, match=r"^shots must be >= 1 and <= 100000, got 1000000$"):
+        adapt(missing, tmp_path / "out", cls=0, shots=10**6)
+    with pytest.raises(UserError, match=r"^adapt\.steps must be >= 0 and <= 1000000, got -1$"):
+        adapt(missing, tmp_path / "out", cls=0, steps=-1)
+    assert not (tmp_path / "out").exists()
+
+
 TINY = ["task.image_size=8", "model.width=8", "model.z_dim=8", "algo.meta_batch=2", "algo.inner_steps=2",
         "train.steps=2", "train.log_every=1", "train.sample_every=100000"]
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from metagan_cli.config import AlgoConfig, ConfigError, ModelConfig, TaskConfig, validate
+from metagan_cli.config import ConfigError, ModelConfig, TaskConfig, validate
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_adaptation
 from metagan_cli.core.meta_state import init_params

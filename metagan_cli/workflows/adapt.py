@@ -17,7 +17,7 @@ from metagan_cli.errors import UserError
 from metagan_cli.runs import images
 from metagan_cli.runs.checkpoints import Checkpoints
 from metagan_cli.runs.run_dir import write_run_info
-from metagan_cli.workflows.common import adapted_state_like, load_run
+from metagan_cli.workflows.common import adapted_state_like, check_arguments, load_run
 
 log = logging.getLogger("metagan")
 GRID_SAMPLES = 32
@@ -56,10 +56,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
     """Adapts into ``out_dir``; returns a summary (also written to run.json)."""
     if (cls is None) == (images_dir is None):
         raise UserError("give exactly one of class=N (a class of the task) or images=DIR")
-    if shots is not None and shots < 1:
-        raise UserError(f"shots must be >= 1, got {shots}")
-    if steps is not None and steps < 0:
-        raise UserError(f"adapt.steps must be >= 0, got {steps}")
+    check_arguments(shots=shots, adapt_steps=steps, seed=seed)
     source_dir, info, cfg, gan, params = load_run(checkpoint)
     steps = algorithm(cfg).default_adapt_steps(cfg) if steps is None else steps
     if cls is not None:

@@ -6,12 +6,22 @@ from pathlib import Path
 
 import jax
 
-from metagan_cli.config import MetaLearnConfig
+from metagan_cli.config import COMMAND_RANGES, ConfigError, MetaLearnConfig, check_ranges
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state, init_params
 from metagan_cli.errors import UserError
 from metagan_cli.runs.checkpoints import Checkpoints
 from metagan_cli.runs.run_dir import read_run_info
+
+
+def check_arguments(**values) -> None:
+    """The command's own numeric arguments (``adapt_steps`` for ``adapt.steps``) against
+    COMMAND_RANGES, the ranges the command line is checked with, for callers of the
+    workflows from Python too.  None = the run's default, not checked."""
+    try:
+        check_ranges({k.replace("_", "."): v for k, v in values.items()}, COMMAND_RANGES)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
 
 
 def enable_compilation_cache() -> None:

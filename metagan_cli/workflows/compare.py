@@ -29,6 +29,7 @@ from metagan_cli.evaluation import protocol as P
 from metagan_cli.evaluation import summary
 from metagan_cli.evaluation.methods import COPY, Trajectory, sample_fn
 from metagan_cli.runs.progress import Progress
+from metagan_cli.workflows.common import check_arguments
 from metagan_cli.workflows.evaluate import _optim_text, _versions, held_out_data, load_runs, split_difference
 
 log = logging.getLogger("metagan")
@@ -95,8 +96,7 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots
-    if shots < 1:
-        raise UserError(f"shots must be >= 1, got {shots}")
+    check_arguments(shots=shots, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data, evaluator, reference = held_out_data(cfg, shots, ev)

@@ -39,7 +39,7 @@ from metagan_cli.evaluation.methods import (COPY, PRETRAIN, SCRATCH, Trajectory,
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info
-from metagan_cli.workflows.common import load_run
+from metagan_cli.workflows.common import check_arguments, load_run
 
 log = logging.getLogger("metagan")
 # tasks with few classes and many images each, where a pixel SVM is a fair judge
@@ -306,10 +306,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
     dagan = _DaganBaseline(ev.baselines.dagan, most, ev.chunk)
     shots = cfg.shots if shots is None else shots
-    if shots < 1:
-        raise UserError(f"shots must be >= 1, got {shots}")
-    if extra_budget is not None and extra_budget < 0:
-        raise UserError(f"adapt.steps must be >= 0, got {extra_budget}")
+    check_arguments(shots=shots, adapt_steps=extra_budget, seed=seed)
     budgets = sorted(set(ev.budgets) | ({extra_budget} if extra_budget is not None else set()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

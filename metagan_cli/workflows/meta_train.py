@@ -140,7 +140,8 @@ def _meta_train(cfg: MetaLearnConfig, run_dir: Path, shard_tasks: bool, main: bo
 
 def _resume_step(checkpoints: Checkpoints, cfg: MetaLearnConfig, gan: Gan, run_dir: Path, main: bool) -> int:
     """The newest checkpoint that restores (0 for none); damaged newer ones are named
-    and set aside."""
+    and set aside.  The check reads that checkpoint once more than resuming needs (a few
+    MB): the state it resumes into is placed on the mesh later, beside the compilation."""
     if checkpoints.latest_step() is None:
         return 0
     step, damaged = checkpoints.newest_intact(jax.eval_shape(lambda: init_meta_state(cfg, gan)), set_aside=main)

@@ -10,15 +10,14 @@ from metagan_cli.core.meta_state import SAMPLE_STREAM, root_key
 from metagan_cli.data.imaging import to_uint8
 from metagan_cli.errors import UserError
 from metagan_cli.runs import images
-from metagan_cli.workflows.common import load_run
+from metagan_cli.workflows.common import check_arguments, load_run
 
 BATCH = 256   # generate in fixed-size batches: bounded memory, one compilation
 
 
 def sample(checkpoint: str, out_dir: str | Path, n: int = 64, seed: int = 0) -> Path:
     """Writes samples.png and samples.npz (uint8 ``images`` [n, H, W, C] and latents ``z``)."""
-    if n < 1:
-        raise UserError(f"n must be >= 1, got {n}")
+    check_arguments(n=n, seed=seed)
     _, info, cfg, gan, params = load_run(checkpoint)
     if gan.conditioned and "shots" not in params:
         raise UserError(f"checkpoint={checkpoint} is a conditioned generator ({cfg.model.arch}), which "

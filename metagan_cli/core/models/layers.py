@@ -20,12 +20,13 @@ class Conv(nn.Module):
     strides: tuple[int, int] = (1, 1)
     padding: Any = "SAME"
     impl: str = "xla"
+    kernel_init: Any = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         # float32 parameters whatever the input's dtype or jax_enable_x64, as flax's own
         # layers (param_dtype): the same initial values as flax.linen.Conv everywhere
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+        kernel = self.param("kernel", self.kernel_init,
                             (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         return conv2d(x, kernel, self.strides, self.padding, self.impl) + bias

@@ -1,0 +1,105 @@
+"""``model.arch=warp``: a generator that deforms its shot instead of drawing a new image.
+
+G(x, z) reads one real image x (the shot b mod K for sample b, as DAGAN's) and returns x
+resampled along a smooth displacement field: an encoder of x (the discriminator's trunk,
+down to 4x4) with z joined at the 4x4 code predicts an affine map (rotation, scale,
+shear, shift) and a residual flow on a coarse 8x8 grid, upsampled bilinearly to the
+image size; both are bounded (``MAX_AFFINE``, ``MAX_FLOW``).  z enters both directly too, with a learned
+spread per parameter, so that the noise always draws a deformation.  Its samples are therefore
+always strokes of the shot: what the GAN learns is how a character of this kind varies
+(how much a loop opens, a stroke bends, the glyph leans), the variation that, drawn by
+hand as traditional augmentation, is what adds accuracy to a few-shot classifier.  The
+layers that read the shot's code start at zero: an untrained G draws random small
+deformations of its shot, as traditional augmentation does.
+
+The discriminator judges pairs (DAGAN's): (x, x') of one class against (x, G(x, z)), so
+returning x unchanged is no way out for G.  Any meta-learner trains it, as does
+``algo=dagan`` (without meta-learning).
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from metagan_cli.config import ModelConfig
+from metagan_cli.core.models import MODELS, Model, conv_impl, pair_sources
+from metagan_cli.core.models.dcgan import Discriminator, check as dcgan_check, num_stages
+from metagan_cli.core.models.layers import Conv, norm
+
+MAX_AFFINE = 0.25   # largest change of each entry of the 2x2 linear part (0.25: about 14 degrees)
+MAX_SHIFT = 0.15    # largest translation, as a fraction of the image size
+MAX_FLOW = 0.08     # largest residual displacement of a pixel, as a fraction of the image size
+FLOW_GRID = 8       # the residual flow's resolution before it is upsampled (smooth by construction)
+INITIAL_SPREAD = 0.3   # how strongly z moves each deformation before training (tanh's argument)
+
+
+class WarpGenerator(nn.Module):
+    """(z [B, z_dim], shots [K, S, S, C]) -> images [B, S, S, C] in [-1, 1] (background -1)."""
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, z: jax.Array, shots: jax.Array) -> jax.Array:
+        cfg, impl = self.cfg, conv_impl(self.cfg)
+        size, stages = cfg.image_size, num_stages(cfg.image_size)
+        source = pair_sources(shots, z.shape[0]).astype(jnp.float32)
+        x = source
+        for stage in range(stages):
+            x = Conv(cfg.width * 2 ** stage, (4, 4), (2, 2), impl=impl, name=f"encoder_{stage}")(x)
+            if stage > 0:
+                x = norm(cfg.norm)(x)
+            x = nn.leaky_relu(x, 0.2)
+        width = cfg.width * 2 ** (stages - 1)
+        noise = nn.Dense(4 * 4 * width)(z).reshape(z.shape[0], 4, 4, width)
+        code = nn.relu(norm(cfg.norm)(jnp.concatenate([x, noise], axis=-1)))
+
+        features = code.reshape(code.shape[0], -1)
+        hidden = nn.relu(nn.Dense(2 * width)(jnp.concatenate([features, z], axis=-1)))
+        # z also enters each deformation directly, scaled by a learned spread per
+        # parameter: an untrained G draws random affine maps and flows (traditional
+        # augmentation), training learns which ones the class allows; the mean starts at 0
+        affine = (nn.Dense(6, kernel_init=nn.initializers.zeros, name="affine")(hidden)
+                  + self.param("affine_spread", nn.initializers.constant(INITIAL_SPREAD), (6,)) * z[:, :6])
+        linear = jnp.eye(2) + MAX_AFFINE * jnp.tanh(affine[:, :4]).reshape(-1, 2, 2)
+        shift = MAX_SHIFT * jnp.tanh(affine[:, 4:])
+
+        flow = jax.image.resize(code, (code.shape[0], FLOW_GRID, FLOW_GRID, code.shape[-1]), "linear")
+        flow = nn.relu(Conv(width, (3, 3), impl=impl, name="flow_hidden")(flow))
+        flow = Conv(2, (3, 3), impl=impl, name="flow", kernel_init=nn.initializers.zeros)(flow)
+        flow_noise = nn.Dense(FLOW_GRID * FLOW_GRID * 2, name="flow_noise",
+                              kernel_init=nn.initializers.normal(INITIAL_SPREAD / z.shape[-1] ** 0.5))(z)
+        flow = flow + flow_noise.reshape(flow.shape)
+        flow = MAX_FLOW * jnp.tanh(jax.image.resize(flow, (flow.shape[0], size, size, 2), "linear"))
+        return resample(source, sampling_grid(linear, shift, flow))
+
+
+def sampling_grid(linear: jax.Array, shift: jax.Array, flow: jax.Array) -> jax.Array:
+    """Where each output pixel reads its source, in pixels [B, S, S, 2] (row, column):
+    the affine map about the image centre plus the flow (both in units of the size)."""
+    size = flow.shape[1]
+    axis = (jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2) / size
+    grid = jnp.stack(jnp.meshgrid(axis, axis, indexing="ij"), axis=-1)          # [S, S, 2]
+    where = jnp.einsum("bij,hwj->bhwi", linear, grid) + shift[:, None, None] + flow
+    return where * size + (size - 1) / 2
+
+
+def resample(images: jax.Array, where: jax.Array) -> jax.Array:
+    """Bilinear sampling of ``images`` [B, S, S, C] at ``where`` [B, S, S, 2] (pixels);
+    outside the image reads background (-1).  Written as products of tent weights
+    instead of a gather: matmuls on every backend, and smooth in ``where``."""
+    size = images.shape[1]
+    pixels = jnp.arange(size, dtype=jnp.float32)
+    rows = nn.relu(1.0 - jnp.abs(where[..., 0:1] - pixels))                     # [B, S, S, S]
+    cols = nn.relu(1.0 - jnp.abs(where[..., 1:2] - pixels))
+    ink = images + 1.0                                                           # background 0
+    return jnp.einsum("bhwy,byxc,bhwx->bhwc", rows, ink, cols) - 1.0
+
+
+def check(cfg: ModelConfig) -> str | None:
+    if cfg.z_dim < 6:
+        return f"model=warp needs model.z_dim >= 6 (six of its entries draw the affine map), got {cfg.z_dim}"
+    return dcgan_check(cfg)
+
+
+MODELS.register(Model("warp", generator=WarpGenerator, discriminator=Discriminator, check=check,
+                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))

@@ -1,0 +1,98 @@
+"""``model=warp``: G resamples its shot along a bounded, smooth displacement field."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from metagan_cli.config import ModelConfig, TaskConfig
+from metagan_cli.core.gan import Gan
+from metagan_cli.core.inner_loop import make_adaptation
+from metagan_cli.core.meta_state import init_params
+from metagan_cli.core.models.warp import MAX_SHIFT, resample, sampling_grid
+from helpers import tiny_config
+
+SIZE = 8
+
+
+def _config():
+    return tiny_config(task=TaskConfig(image_size=SIZE),
+                       model=ModelConfig(arch="warp", image_size=SIZE, z_dim=8, width=8))
+
+
+def _shots(seed, k=4):
+    return jax.random.uniform(jax.random.PRNGKey(seed), (k, SIZE, SIZE, 1), minval=-1, maxval=1)
+
+
+def test_resample_is_bilinear_with_a_background_outside():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (2, SIZE, SIZE, 1)).astype(np.float32)
+    where = rng.uniform(-1.5, SIZE + 0.5, (2, SIZE, SIZE, 2)).astype(np.float32)
+    got = np.asarray(resample(jnp.asarray(images), jnp.asarray(where)))
+    for b in range(2):
+        want = ndimage.map_coordinates(images[b, ..., 0], where[b].transpose(2, 0, 1), order=1,
+                                       mode="grid-constant", cval=-1.0)
+        np.testing.assert_allclose(got[b, ..., 0], want, atol=1e-5)
+
+
+def test_the_identity_map_returns_the_image_and_a_shift_moves_it():
+    images = _shots(0, k=2)
+    identity = jnp.broadcast_to(jnp.eye(2), (2, 2, 2))
+    still = sampling_grid(identity, jnp.zeros((2, 2)), jnp.zeros((2, SIZE, SIZE, 2)))
+    np.testing.assert_allclose(resample(images, still), images, atol=1e-6)
+    one_pixel = jnp.asarray([[0.0, 1.0 / SIZE]] * 2)            # read one column to the right
+    moved = resample(images, sampling_grid(identity, one_pixel, jnp.zeros((2, SIZE, SIZE, 2))))
+    np.testing.assert_allclose(moved[:, :, :-1], images[:, :, 1:], atol=1e-5)
+    np.testing.assert_allclose(moved[:, :, -1], -1.0, atol=1e-6)          # background comes in
+
+
+def test_the_noise_draws_small_deformations_of_the_shot_and_the_spread_is_learned():
+    cfg = _config()
+    gan = Gan.of(cfg)
+    assert gan.conditioned and gan.pairs
+    params = init_params(cfg, gan)
+    shots = _shots(1)
+    z = gan.latents(jax.random.PRNGKey(5), 6)
+    sources = shots[jnp.arange(6) % 4]
+    untrained = gan.generate(params["g"], z, shots)
+    assert 1e-3 < float(jnp.abs(untrained - sources).mean()) < 0.5        # near its shot, not it
+    still = dict(params["g"], affine_spread=jnp.zeros(6),
+                 flow_noise=jax.tree_util.tree_map(jnp.zeros_like, params["g"]["flow_noise"]))
+    np.testing.assert_allclose(gan.generate(still, z, shots), sources, atol=1e-5)   # no spread: the shot
+
+    adapted, losses = jax.jit(make_adaptation(gan, cfg, 3))(params, shots, jax.random.PRNGKey(2))
+    assert np.isfinite(np.asarray(losses)).all()
+    moved = [name for name in ("affine", "affine_spread", "flow", "flow_noise", "encoder_0")
+             if not all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(params["g"][name]),
+                                                             jax.tree_util.tree_leaves(adapted["g"][name])))]
+    assert moved == ["affine", "affine_spread", "flow", "flow_noise", "encoder_0"]
+    out = gan.generate(adapted["g"], z, shots)
+    assert out.shape == sources.shape and float(jnp.abs(out).max()) <= 1.0 + 1e-5
+    other = gan.generate(adapted["g"], gan.latents(jax.random.PRNGKey(6), 6), shots)
+    assert float(jnp.abs(out - other).max()) > 1e-3                   # the noise changes the warp
+
+
+def test_too_small_a_latent_is_refused():
+    from metagan_cli.config import ConfigError
+    from metagan_cli.core.models import check_model
+    with pytest.raises(ConfigError, match="model=warp needs model.z_dim >= 6"):
+        check_model(ModelConfig(arch="warp", image_size=SIZE, z_dim=4))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_deformation_stays_within_its_bounds(seed):
+    """Whatever the parameters: an image shifted by a random field reads no further than
+    the bounds allow, so a sample is always the shot's strokes."""
+    cfg = _config()
+    gan = Gan.of(cfg)
+    params = init_params(cfg, gan)
+    params = jax.tree_util.tree_map(                                # large random weights
+        lambda p: 50.0 * jax.random.normal(jax.random.PRNGKey(seed), p.shape), params)
+    centre = SIZE // 2                                              # a 2x2 blob of ink there
+    dot = jnp.full((1, SIZE, SIZE, 1), -1.0).at[0, centre - 1:centre + 1, centre - 1:centre + 1, 0].set(1.0)
+    out = gan.generate(params["g"], gan.latents(jax.random.PRNGKey(seed), 4), dot)
+    assert float(jnp.abs(out).max()) <= 1.0 + 1e-5
+    ink = np.argwhere(np.asarray(out[..., 0]) > -0.99)
+    # |linear - I| <= 0.25 per entry, shift <= MAX_SHIFT, flow <= 0.08 (units of the size)
+    reach = (0.25 * 2 * 0.5 + MAX_SHIFT + 0.08) * SIZE + 2
+    assert len(ink) and np.abs(ink[:, 1:] + 0.5 - centre).max() <= reach
