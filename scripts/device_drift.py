@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     # simulated CPU devices must be asked for before JAX starts
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + f" --xla_force_host_platform_device_count={max(layouts)}")
+    from metagan_cli.cluster.host_devices import patient_collectives
+    patient_collectives()                  # as metagan's own runs: a loaded host delays a device
     import jax
     import numpy as np
 
