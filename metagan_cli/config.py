@@ -417,6 +417,8 @@ class LowDataConfig:
     seeds: int = 3                    # classifier seeds (from scratch, fixed recipe)
     test_images: int = 200            # at most this many test images per class
     budget: Union[int, None] = None   # adaptation steps for every method; null = each at adapt's default (the run's algo.inner_steps; DAGAN 0)
+    choose_budget: tuple[int, ...] = ()   # candidate budgets: each generator (each run's own) uses the one with the best
+                                      # low-data accuracy at the smallest k on the validation classes; [] = off (budget applies)
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
 
 
@@ -450,7 +452,7 @@ EVAL_RANGES: dict[str, Range] = {
     "eval.classification.budgets": _STEPS,
     "eval.low_data.ks": Range(1, 100_000), "eval.low_data.generated": _IMAGES,
     "eval.low_data.seeds": Range(1, 1000), "eval.low_data.test_images": _IMAGES,
-    "eval.low_data.budget": _STEPS, "eval.low_data.classifier_steps": Range(1, 10_000_000),
+    "eval.low_data.budget": _STEPS, "eval.low_data.choose_budget": _STEPS, "eval.low_data.classifier_steps": Range(1, 10_000_000),
 }
 
 
@@ -474,6 +476,10 @@ def eval_config(values: dict | None) -> EvalConfig:
         raise ConfigError("eval.budgets must be a non-empty list of steps >= 0, got []")
     if cl.budgets == ():
         raise ConfigError("eval.classification.budgets must be null or a non-empty list of steps >= 0, got []")
+    if cfg.low_data.choose_budget and cfg.low_data.budget is not None:
+        raise ConfigError(f"eval.low_data.budget={cfg.low_data.budget} and eval.low_data.choose_budget="
+                          f"{list(cfg.low_data.choose_budget)} both set the low-data budget; keep one "
+                          f"(eval.low_data.budget=null to choose on validation classes)")
     return cfg
 
 
