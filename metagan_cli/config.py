@@ -95,6 +95,7 @@ class AlgoConfig:
     name: str = "reptile"     # an algorithm of core/algorithms: reptile | fomaml | maml | pretrain | scratch | dagan
     meta_batch: int = 4       # tasks per meta-iteration (pretrain: batches of meta_batch x shots images)
     inner_steps: int = 10     # inner GAN steps per task; also the default adapt.steps
+    adapt_steps: Union[int, None] = None   # adapt.steps when not given (adapt, sample, eval); null = inner_steps (DAGAN 0)
     n_critic: int = 1         # discriminator updates per inner step (FIGR: 1; WGAN-GP often 5)
     queries: int = 4          # (fo)maml: query images per task for the outer loss (needs shots + queries per class)
     outer_objective: str = "gan"   # (fo)maml: gan | dawson (G judged by the adapted D trained further on the queries)
@@ -295,7 +296,7 @@ META_TRAIN_RANGES: dict[str, Range] = {
     "task.holdout_fraction": Range(0.0, 1.0, open_low=True, open_high=True),
     "task.validation_fraction": _FRACTION,
     "model.channels": Range(1, 4), "model.z_dim": Range(1, 65_536), "model.width": Range(1, 4096),
-    "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.n_critic": Range(1, 1000),
+    "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.adapt_steps": _STEPS, "algo.n_critic": Range(1, 1000),
     "algo.queries": Range(1, 100_000), "algo.outer_mmd": Range(0.0), "algo.freeze_d": Range(0, 1000),
     "gan_loss.gp_weight": Range(0.0), "gan_loss.kl_weight": Range(0.0),
     "gan_loss.kl_classes": Range(2, 100_000), "gan_loss.mode_seeking": Range(0.0),
