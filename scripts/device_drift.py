@@ -73,6 +73,9 @@ def main(argv=None) -> int:
                 step_fn = jax.jit(make_meta_step(cfg, gan, mesh))
                 for step in range(1, checkpoints[-1] + 1):
                     state, _ = step_fn(state, data, classes)
+                    # one step in flight, as meta-train (it reads each step's divergence flag):
+                    # XLA:CPU can deadlock with many multi-device steps queued
+                    jax.block_until_ready(state)
                     if step in checkpoints:
                         params[devices, step] = leaves(state)
             for step in checkpoints:
