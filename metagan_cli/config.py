@@ -95,6 +95,7 @@ class AlgoConfig:
     name: str = "reptile"     # an algorithm of core/algorithms: reptile | fomaml | maml | pretrain | scratch | dagan
     meta_batch: int = 4       # tasks per meta-iteration (pretrain: batches of meta_batch x shots images)
     inner_steps: int = 10     # inner GAN steps per task; also the default adapt.steps
+    adapt_steps: Union[int, None] = None   # adapt.steps when not given (adapt, sample, eval); null = inner_steps (DAGAN 0)
     n_critic: int = 1         # discriminator updates per inner step (FIGR: 1; WGAN-GP often 5)
     queries: int = 4          # (fo)maml: query images per task for the outer loss (needs shots + queries per class)
     outer_objective: str = "gan"   # (fo)maml: gan | dawson (G judged by the adapted D trained further on the queries)
@@ -295,7 +296,7 @@ META_TRAIN_RANGES: dict[str, Range] = {
     "task.holdout_fraction": Range(0.0, 1.0, open_low=True, open_high=True),
     "task.validation_fraction": _FRACTION,
     "model.channels": Range(1, 4), "model.z_dim": Range(1, 65_536), "model.width": Range(1, 4096),
-    "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.n_critic": Range(1, 1000),
+    "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.adapt_steps": _STEPS, "algo.n_critic": Range(1, 1000),
     "algo.queries": Range(1, 100_000), "algo.outer_mmd": Range(0.0), "algo.freeze_d": Range(0, 1000),
     "gan_loss.gp_weight": Range(0.0), "gan_loss.kl_weight": Range(0.0),
     "gan_loss.kl_classes": Range(2, 100_000), "gan_loss.mode_seeking": Range(0.0),
@@ -417,6 +418,8 @@ class LowDataConfig:
     seeds: int = 3                    # classifier seeds (from scratch, fixed recipe)
     test_images: int = 200            # at most this many test images per class
     budget: Union[int, None] = None   # adaptation steps for every method; null = each at adapt's default (the run's algo.inner_steps; DAGAN 0)
+    choose_budget: tuple[int, ...] = ()   # candidate budgets: each generator (each run's own) uses the one with the best
+                                      # low-data accuracy at the smallest k on the validation classes; [] = off (budget applies)
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
 
 
@@ -450,7 +453,7 @@ EVAL_RANGES: dict[str, Range] = {
     "eval.classification.budgets": _STEPS,
     "eval.low_data.ks": Range(1, 100_000), "eval.low_data.generated": _IMAGES,
     "eval.low_data.seeds": Range(1, 1000), "eval.low_data.test_images": _IMAGES,
-    "eval.low_data.budget": _STEPS, "eval.low_data.classifier_steps": Range(1, 10_000_000),
+    "eval.low_data.budget": _STEPS, "eval.low_data.choose_budget": _STEPS, "eval.low_data.classifier_steps": Range(1, 10_000_000),
 }
 
 
@@ -474,6 +477,10 @@ def eval_config(values: dict | None) -> EvalConfig:
         raise ConfigError("eval.budgets must be a non-empty list of steps >= 0, got []")
     if cl.budgets == ():
         raise ConfigError("eval.classification.budgets must be null or a non-empty list of steps >= 0, got []")
+    if cfg.low_data.choose_budget and cfg.low_data.budget is not None:
+        raise ConfigError(f"eval.low_data.budget={cfg.low_data.budget} and eval.low_data.choose_budget="
+                          f"{list(cfg.low_data.choose_budget)} both set the low-data budget; keep one "
+                          f"(eval.low_data.budget=null to choose on validation classes)")
     return cfg
 
 

@@ -266,7 +266,10 @@ class JaxBench:
             self.first_step_s = self.compile_s + time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(steps):
-            self.state, metrics, _ = self.compiled(self.state, self.data, self.classes)
+            self.state, metrics, finite = self.compiled(self.state, self.data, self.classes)
+            # waits for each step as meta-train does (it reads the divergence flag): with
+            # many multi-device steps queued, XLA:CPU can deadlock
+            jax.block_until_ready(finite)
         jax.block_until_ready((self.state, metrics))
         return (time.perf_counter() - t0) / steps
 

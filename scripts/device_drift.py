@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     # simulated CPU devices must be asked for before JAX starts
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + f" --xla_force_host_platform_device_count={max(layouts)}")
+    from metagan_cli.cluster.host_devices import patient_collectives
+    patient_collectives()                  # as metagan's own runs: a loaded host delays a device
     import jax
     import numpy as np
 
@@ -71,6 +73,9 @@ def main(argv=None) -> int:
                 step_fn = jax.jit(make_meta_step(cfg, gan, mesh))
                 for step in range(1, checkpoints[-1] + 1):
                     state, _ = step_fn(state, data, classes)
+                    # one step in flight, as meta-train (it reads each step's divergence flag):
+                    # XLA:CPU can deadlock with many multi-device steps queued
+                    jax.block_until_ready(state)
                     if step in checkpoints:
                         params[devices, step] = leaves(state)
             for step in checkpoints:

@@ -77,7 +77,7 @@ CHECKERS = {"meta-train": (_meta_train, numeric_keys(MetaLearnConfig)),
 ACCEPTED = {
     ("seed", 0), ("task.train_classes", 0), ("task.train_classes", 10**12), ("task.test_classes", 10**12),
     ("task.validation_classes", 10**12), ("task.holdout_fraction", 0.5), ("task.validation_fraction", 0),
-    ("task.validation_fraction", 0.5), ("algo.inner_steps", 0), ("algo.outer_mmd", 0), ("algo.freeze_d", 0),
+    ("task.validation_fraction", 0.5), ("algo.inner_steps", 0), ("algo.adapt_steps", 0), ("algo.outer_mmd", 0), ("algo.freeze_d", 0),
     *((f"gan_loss.{key}", v) for key in ("gp_weight", "kl_weight", "mode_seeking") for v in (0, 0.5, 10**12)),
     *((f"augment.{key}", v) for key in ("translation", "cutout", "affine") for v in (0, 0.5)),
     *((f"{opt}.lr", v) for opt in ("inner_optim", "outer_optim") for v in (0.5, 10**12)),
@@ -86,7 +86,7 @@ ACCEPTED = {
     *((f"train.{key}", 10**12) for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints")),
     ("eval.budgets", 0), ("eval.grid_classes", 0), ("eval.tuning.lrs", 0.5), ("eval.tuning.lrs", 10**12),
     ("eval.classification.episodes", 0), ("eval.classification.generated_per_class", 0),
-    ("eval.classification.budgets", 0), ("eval.low_data.budget", 0),
+    ("eval.classification.budgets", 0), ("eval.low_data.budget", 0), ("eval.low_data.choose_budget", 0),
     ("distributed.process_id", 0), ("adapt.steps", 0),
 }
 

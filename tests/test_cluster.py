@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metagan_cli.cluster.host_devices import resolve_cpu_devices, split_host_cpu
+from metagan_cli.cluster.host_devices import COLLECTIVE_PATIENCE, resolve_cpu_devices, split_host_cpu
 from metagan_cli.cluster.preemption import EXIT_STATUS as PREEMPTED
 from metagan_cli.cluster.run_lock import RunDirLock
 from metagan_cli.core.gan import Gan
@@ -158,6 +158,55 @@ def test_a_forced_device_count_wins_and_a_running_jax_keeps_its_devices(caplog):
     jax.numpy.zeros(1).block_until_ready()          # the backend is up: too late to change
     split_host_cpu(2, {})
     assert "needs a fresh process" in caplog.text
+
+
+def test_several_cpu_devices_wait_minutes_for_a_late_device_and_a_users_timeout_wins():
+    environ = {}
+    split_host_cpu(1, environ)
+    assert environ == {}                               # one device has no collectives
+    split_host_cpu(2, environ)
+    assert environ["XLA_FLAGS"].split() == [f"--{k}={v}" for k, v in COLLECTIVE_PATIENCE.items()]
+    mine = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4 "
+                         "--xla_cpu_collective_call_terminate_timeout_seconds=7"}
+    split_host_cpu(2, mine)
+    assert "terminate_timeout_seconds=7" in mine["XLA_FLAGS"] and "=600" not in mine["XLA_FLAGS"]
+    assert "warn_stuck_timeout_seconds=120" in mine["XLA_FLAGS"]
+
+
+LATE_DEVICE = """
+import time
+import jax, jax.numpy as jnp
+from metagan_cli.cluster.host_devices import split_host_cpu
+split_host_cpu(2)
+from jax.sharding import Mesh, PartitionSpec as P
+
+spin = lambda n, x: jax.lax.fori_loop(0, n, lambda k, y: jnp.tanh(y @ y.T), x)
+x = jnp.full((64, 64), 0.01)
+probe = jax.jit(spin, static_argnums=0)
+probe(4000, x).block_until_ready()
+start = time.time(); probe(4000, x).block_until_ready()
+n = int(4000 * LATE / (time.time() - start))      # about LATE seconds of work
+
+def body(x):   # device 1 computes, device 0 waits at the all-gather
+    x = jax.lax.cond(jax.lax.axis_index("t") == 1, lambda x: spin(n, x), lambda x: x, x)
+    return jax.lax.all_gather(x, "t", tiled=True)
+mesh = Mesh(jax.devices()[:2], ("t",))
+run = jax.jit(jax.shard_map(body, mesh=mesh, in_specs=P("t"), out_specs=P(), check_vma=False))
+start = time.time()
+out = run(jnp.full((128, 64), 0.01)).block_until_ready()
+print(out.shape, round(time.time() - start))
+"""
+
+
+@pytest.mark.slow
+def test_a_device_that_reaches_a_collective_a_minute_late_does_not_abort_the_run():
+    """XLA:CPU's own limit is 40 s (it aborts the process); metagan's split waits.  (A host
+    callback in the late device's program hides the limit, so the lateness is compute.)"""
+    result = subprocess.run([sys.executable, "-c", LATE_DEVICE.replace("LATE", "60")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shape, seconds = result.stdout.rsplit(")", 1)
+    assert shape == "(128, 64" and int(seconds) > 40, result.stdout     # late past XLA's limit
 
 
 @pytest.mark.slow

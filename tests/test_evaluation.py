@@ -194,10 +194,14 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     for link in ("plots/kid.png", "grids/class_7.png"):
         assert f"]({link})" in report
 
-    # one run dir alone: as before, and exactly seed 0's numbers of the eval over seeds
-    metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "hydra.run.dir=ev0", cwd=tmp_path)
-    single = json.loads((tmp_path / "ev0" / "eval.json").read_text())["records"]
-    assert single == [r for r in records if r["run"] == "seed 0"]
+    # one run dir alone: as before, and exactly seed 0's numbers of the eval over seeds (a
+    # budget to choose on one validation class is no choice: the run's own budget stays)
+    metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "eval.low_data.choose_budget=[0,1]", "hydra.run.dir=ev0",
+            cwd=tmp_path)
+    single = json.loads((tmp_path / "ev0" / "eval.json").read_text())
+    assert single["records"] == [r for r in records if r["run"] == "seed 0"]
+    assert single["metadata"]["low_data"]["chosen_budgets"] == {"seed 0": {}}
+    assert "too few validation classes" in (tmp_path / "ev0" / "report.md").read_text()
 
     from metagan_cli.errors import UserError
     from metagan_cli.workflows.common import load_run
@@ -270,3 +274,49 @@ def test_a_registered_metric_is_measured_and_described():
             register(Metric("bad", "bad", "sideways", ""))
     finally:
         REGISTRY.pop("mean_brightness", None)
+
+
+def test_the_low_data_budget_is_chosen_per_method_on_validation_classes():
+    """Two stand-in generators, each faithful at its own budget and mislabelling (its
+    images look like another class) at the other: each gets its faithful budget."""
+    import dataclasses
+    from metagan_cli.config import LowDataConfig
+    from metagan_cli.evaluation import protocol as P
+    from metagan_cli.evaluation.tuning import choose_low_data_budgets
+
+    @dataclasses.dataclass
+    class FaithfulAt(P.Method):
+        faithful: int = 0
+
+        def images(self, support, keys, budgets, n, sample):
+            shots = np.resize(np.asarray(support), (n, *np.shape(support)[1:]))
+            return [shots if b == self.faithful else np.roll(shots, 8, axis=1) for b in budgets]
+
+    rng = np.random.default_rng(0)
+    pixels, labels = [], []
+    for c, (r, q) in enumerate([(0, 0), (0, 8), (8, 0), (8, 8)]):    # one bright quadrant per class
+        images = rng.integers(0, 60, (20, 16, 16, 1))
+        images[:, r:r + 8, q:q + 8] += 180
+        pixels.append(images.astype(np.uint8))
+        labels += [c] * 20
+    ctx = P.Context(np.concatenate(pixels), np.asarray(labels), list("abcd"), None, None, jax.random.key(0))
+    cfg = LowDataConfig(ks=(5,), generated=20, seeds=2, classifier_steps=150, choose_budget=(0, 5))
+    trajectory = object()                                            # adapts (the copy baseline has none)
+    methods = [FaithfulAt("at 0", trajectory=trajectory, faithful=0),
+               FaithfulAt("at 5", trajectory=trajectory, faithful=5, budget=10), P.Method("copy")]
+    chosen, search = choose_low_data_budgets(ctx, methods, cfg, [0, 1, 2, 3], shots=4, seed=0)
+    assert chosen == {"at 0": 0, "at 5": 5}
+    assert search["k"] == 5 and search["on"] == [0, 1, 2, 3]
+    for name, good, bad in (("at 0", 0, 5), ("at 5", 5, 0)):
+        assert search["accuracy"][name][good] > search["accuracy"][name][bad] + 20
+    assert choose_low_data_budgets(ctx, methods, cfg, [], shots=4, seed=0) == ({}, {})
+    off = dataclasses.replace(cfg, choose_budget=())
+    assert choose_low_data_budgets(ctx, methods, off, [0, 1, 2, 3], shots=4, seed=0) == ({}, {})
+
+
+def test_a_chosen_and_a_fixed_low_data_budget_together_are_refused():
+    from metagan_cli.config import ConfigError, eval_config
+    with pytest.raises(ConfigError, match=r"^eval\.low_data\.budget=3 and eval\.low_data\.choose_budget=\[0, 10\] "
+                                          r"both set the low-data budget; keep one"):
+        eval_config({"low_data": {"budget": 3, "choose_budget": [0, 10]}})
+    assert eval_config({"low_data": {"choose_budget": [0, 10]}}).low_data.choose_budget == (0, 10)

@@ -14,7 +14,7 @@ import pytest
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import init_meta_state
 from metagan_cli.errors import UserError, WriteFailed
-from metagan_cli.runs.checkpoints import DAMAGED_DIR, Checkpoints, DamagedCheckpoint
+from metagan_cli.runs.checkpoints import DAMAGED_DIR, FILE_LIST, Checkpoints, DamagedCheckpoint
 from metagan_cli.runs.run_dir import RUN_FORMAT, read_run_info, write_run_info
 from metagan_cli.workflows.meta_train import meta_train
 from helpers import tiny_config
@@ -52,6 +52,32 @@ def test_a_truncated_latest_checkpoint_is_named_and_set_aside(tmp_path):
     checkpoints.save(4, states[4])                      # the step can be saved again
     assert checkpoints.latest_step() == 4
     checkpoints.close()
+
+
+def test_a_flipped_byte_is_caught_by_the_file_list_before_orbax_reads_it(tmp_path):
+    like, _ = _saved_states(tmp_path)
+    largest = max((p for p in (tmp_path / "checkpoints" / "4").rglob("*") if p.is_file()),
+                  key=lambda p: p.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    data[len(data) // 2] ^= 0x01                     # same size, one bit changed
+    largest.write_bytes(bytes(data))
+    with pytest.raises(DamagedCheckpoint, match=rf"checkpoints/4 cannot be read \(\S*{largest.name} does "
+                                                rf"not hold the bytes written \(SHA-256 differs\)\); it is damaged$"):
+        Checkpoints(tmp_path, read_only=True).restore(like)
+    assert Checkpoints(tmp_path, read_only=True).restore(like, step=2) is not None
+
+
+def test_a_step_without_a_file_list_still_restores_and_damage_to_it_is_named(tmp_path):
+    """Steps saved before the file list existed: orbax's own read error names them."""
+    like, states = _saved_states(tmp_path)
+    for step in (2, 4):
+        (tmp_path / "checkpoints" / str(step) / FILE_LIST).unlink()
+    restored = Checkpoints(tmp_path, read_only=True).restore(like, step=2)
+    for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(states[2])):
+        np.testing.assert_array_equal(a, b)
+    _truncate_largest_file(tmp_path / "checkpoints" / "4")
+    with pytest.raises(DamagedCheckpoint, match=r"checkpoints/4 cannot be read \(.+\); it is damaged, or was"):
+        Checkpoints(tmp_path, read_only=True).restore(like)
 
 
 def test_a_full_disk_while_checkpointing_stops_in_one_error_and_keeps_the_last_good_one(tmp_path, monkeypatch):

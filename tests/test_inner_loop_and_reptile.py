@@ -202,3 +202,13 @@ def test_reptile_with_one_inner_sgd_step_is_its_closed_form():
     expected = {"d": jax.tree_util.tree_map(lambda p, g: p - eps * alpha * g, theta["d"], mean(d_grads)),
                 "g": jax.tree_util.tree_map(lambda p, g: p - eps * alpha * g, theta["g"], mean(g_grads))}
     tree_close(new_state["params"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_adapt_steps_default_to_the_runs_own_then_the_algorithms_then_inner_steps():
+    from metagan_cli.core.algorithms import algorithm
+    cfg = tiny_config()
+    with_own = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, adapt_steps=0))
+    dagan = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, name="dagan"))
+    assert algorithm(cfg).default_adapt_steps(cfg) == cfg.algo.inner_steps > 0
+    assert algorithm(with_own).default_adapt_steps(with_own) == 0
+    assert algorithm(dagan).default_adapt_steps(dagan) == 0

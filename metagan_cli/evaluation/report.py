@@ -342,7 +342,7 @@ def _low_data(records, run, meta) -> list:
     lines = ["## The low-data protocol", "",
              f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
              f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
-             f"adapts {ld['budget']} steps{_own_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
+             f"adapts {_low_data_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
              f"small rotations and scales of the k images; copy the shots: the K shots repeated), tested on "
              f"the class's later real images (at most {ld['test_images_max']} per class); "
              f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
@@ -362,6 +362,18 @@ def _low_data(records, run, meta) -> list:
                                                       F2GAN_TABLE["rows"][1:]) + " points). Only gains over "
               "Standard compare across splits and classifiers.", ""]
     return lines
+
+
+def _low_data_budgets(ld: dict) -> str:
+    """How many steps the generators adapt in the low-data protocol, as text."""
+    if not ld.get("choose_budget"):
+        return f"{ld['budget']} steps{_own_budgets(ld)}"
+    candidates = ", ".join(str(b) for b in ld["choose_budget"])
+    chosen = "; ".join(f"{run}: " + ", ".join(f"{m} {b}" for m, b in per.items())
+                       for run, per in ld["chosen_budgets"].items() if per)
+    chosen = chosen or f"too few validation classes to choose on: {ld['budget']} steps"
+    return (f"the budget among {candidates} steps with the best accuracy at the smallest k on the "
+            f"validation classes, per run ({chosen})")
 
 
 def _own_budgets(ld: dict) -> str:

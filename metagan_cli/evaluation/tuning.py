@@ -1,4 +1,5 @@
-"""The baselines' own fine-tuning settings, chosen on validation classes.
+"""Settings chosen on validation classes: the baselines' fine-tuning optimisers, and
+each generator's adaptation budget in the low-data protocol.
 
 Scratch and pretrain + fine-tune are not made for the evaluated run's inner optimiser
 (Adam 2e-3 suits a Reptile initialisation; it wrecks a pretrained GAN in a few steps).
@@ -8,12 +9,14 @@ never meta-trained on and are not held out, so nothing is chosen on test classes
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
 
-from metagan_cli.config import OptimConfig, TuningConfig
-from metagan_cli.evaluation.protocol import TUNING, Context, Method, measure_generation
+from metagan_cli.config import LowDataConfig, OptimConfig, TuningConfig
+from metagan_cli.evaluation.protocol import (TUNING, Context, Method, low_data_ks, measure_generation,
+                                             measure_low_data)
 
 
 def candidates(cfg: TuningConfig) -> list[OptimConfig]:
@@ -42,3 +45,25 @@ def choose(ctx: Context, make_method: Callable[[OptimConfig], Method], cfg: Tuni
         if best is None or score < best[0]:
             best = (score, optim)
     return best[1], table
+
+
+def choose_low_data_budgets(ctx: Context, methods: Sequence[Method], cfg: LowDataConfig,
+                            validation_classes: Sequence[int], shots: int, seed: int) -> tuple[dict, dict]:
+    """({method: budget}, {"k", "on", "accuracy": {method: {budget: %}}}): for each method
+    that adapts, the candidate of ``cfg.choose_budget`` whose added images give the highest
+    mean low-data accuracy (over classifier seeds) at the smallest k, on the validation
+    classes; a tie goes to the fewer steps.  ({}, {}) when off or nothing to choose on.
+    The held-out classes play no part, so the choice is fair to read on them."""
+    adapting = [dataclasses.replace(m, budget=None) for m in methods if m.trajectory is not None]
+    classes = list(validation_classes)
+    ks = low_data_ks(ctx, classes, cfg.ks) if classes else []
+    if not cfg.choose_budget or not adapting or len(classes) < 2 or not ks:
+        return {}, {}
+    one_k = dataclasses.replace(cfg, ks=(ks[0],))
+    accuracy = {m.name: {} for m in adapting}
+    for budget in sorted(set(cfg.choose_budget)):
+        measured = measure_low_data(ctx, adapting, classes, one_k, shots, budget, seed, standard_rows=False)
+        for m in adapting:
+            accuracy[m.name][budget] = round(100 * float(np.mean(measured[(ks[0], m.name)])), 3)
+    chosen = {name: max(table, key=lambda b: (table[b], -b)) for name, table in accuracy.items()}
+    return chosen, {"k": ks[0], "on": classes, "accuracy": accuracy}

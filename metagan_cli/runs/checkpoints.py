@@ -2,13 +2,19 @@
 
 Orbax writes each step into a temporary directory and renames it when complete, so a
 crash never leaves a half-written checkpoint that a restore would pick up.  A finished
-checkpoint damaged later (a disk fault, a copy cut short) fails to restore: meta-train
-then resumes from the newest one that restores and moves the damaged ones aside to
-``<run dir>/damaged_checkpoints``; the other commands name it in one line.
+checkpoint damaged later (a disk fault, a copy cut short, flipped bits) is caught before
+orbax reads it: each step carries ``metagan_files.json``, the size and SHA-256 of every
+file in it, checked on restore.  (Steps written without it still restore; damage to them
+shows as orbax's read error.)  Meta-train then resumes from the newest intact step and
+moves the damaged ones aside to ``<run dir>/damaged_checkpoints``; the other commands
+name it in one line.
 """
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,17 +25,18 @@ import orbax.checkpoint as ocp
 from metagan_cli.errors import UserError, WriteFailed
 
 DAMAGED_DIR = "damaged_checkpoints"
+FILE_LIST = "metagan_files.json"       # inside each step: {relative path: [bytes, sha256]}
 # what a full disk, a quota, a read-only or an unwritable file system raise
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 class DamagedCheckpoint(UserError):
-    def __init__(self, path: Path, error: Exception):
+    def __init__(self, path: Path, error: Exception, other_config_possible: bool = True):
         while error.__cause__ is not None:     # the file system's own words are innermost
             error = error.__cause__
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:240]
-        super().__init__(f"checkpoint {path} cannot be read ({reason}); it is damaged, or was "
-                         f"written by another config")
+        suffix = ", or was written by another config" if other_config_possible else ""
+        super().__init__(f"checkpoint {path} cannot be read ({reason}); it is damaged{suffix}")
         self.path = path
 
 
@@ -50,6 +57,8 @@ class Checkpoints:
         try:
             self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
             self._manager.wait_until_finished()
+            if jax.process_index() == 0:
+                _write_file_list(self.directory / str(step))
         except Exception as error:            # orbax may wrap the OSError in its own error
             cause = _os_error(error)
             if cause is None:
@@ -66,6 +75,9 @@ class Checkpoints:
         when the files of that step do not restore."""
         step = self.latest_step() if step is None else step
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+        problem = _file_list_problem(self.directory / str(step))
+        if problem is not None:
+            raise DamagedCheckpoint(self.directory / str(step), ValueError(problem), other_config_possible=False)
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as error:            # tensorstore and orbax raise many kinds for bad files
@@ -105,6 +117,45 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_file_list(step_dir: Path) -> None:
+    """Records every file of a finished step, written atomically (a crash before the rename
+    leaves a step without a list, which restores as orbax alone checks it)."""
+    files = {str(p.relative_to(step_dir)): [p.stat().st_size, _file_digest(p)]
+             for p in sorted(step_dir.rglob("*")) if p.is_file() and p.name != FILE_LIST}
+    partial = step_dir / (FILE_LIST + ".partial")
+    partial.write_text(json.dumps(files, indent=0))
+    os.replace(partial, step_dir / FILE_LIST)
+
+
+def _file_list_problem(step_dir: Path) -> str | None:
+    """What differs from the step's file list (the first difference), or None when every
+    file is as written or the step has no list."""
+    listed = step_dir / FILE_LIST
+    if not listed.is_file():
+        return None
+    try:
+        files = json.loads(listed.read_text())
+    except (OSError, ValueError) as error:
+        return f"its file list {FILE_LIST} is unreadable: {error}"
+    for name, (size, digest) in files.items():
+        path = step_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} were written"
+        if _file_digest(path) != digest:
+            return f"{name} does not hold the bytes written (SHA-256 differs)"
+    return None
 
 
 def _os_error(error: BaseException) -> OSError | None:

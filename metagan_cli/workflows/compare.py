@@ -93,6 +93,9 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
         ev = eval_config(eval_values)
     except ConfigError as err:
         raise UserError(str(err)) from None
+    if ev.low_data.choose_budget:
+        raise UserError("eval.low_data.choose_budget is metagan eval's; compare reads each method at "
+                        "adapt's default budget, or eval.low_data.budget=N for all (choose N with eval)")
     methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots

@@ -365,7 +365,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         optim = chosen_optim[name]
         return trajectory_for(optim), optim
 
-    per_run, run_info, grids = [], [], {}
+    per_run, run_info, grids, chosen_budgets = [], [], {}, {}
     units = len(test_classes) * ev.episodes
     progress = Progress(len(runs) * units, desc="eval", unit="episode", log_every=max(1, units // 4))
     for i, run in enumerate(runs):
@@ -397,6 +397,13 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         grids = grids or measured.grids
         classification = P.measure_classification(ctx, methods, test_classes, ev.classification, shots,
                                                   class_budgets)
+        if ev.low_data.choose_budget:
+            chosen, info["low_data_budget_search"] = tuning.choose_low_data_budgets(
+                ctx, methods, ev.low_data, validation, shots, seed)
+            methods = [dataclasses.replace(m, budget=chosen.get(m.name, m.budget)) for m in methods]
+            chosen_budgets[run.label] = chosen
+            log.info("low-data budgets chosen on validation classes: %s",
+                     ", ".join(f"{m} {b}" for m, b in chosen.items()) or "none (fewer than 2 validation classes)")
         low_data = P.measure_low_data(ctx, methods, test_classes, ev.low_data, shots, low_budget, seed)
         baselines = [m.name for m in methods if m.name != evaluated]
         per_run.append(summary.run_records(run.label, measured, classification, low_data, evaluated,
@@ -432,7 +439,9 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                            "classifier": "nearest prototype (Euclidean) on evaluator features"},
         "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
                      "classifier_seeds": ev.low_data.seeds, "test_images_max": ev.low_data.test_images,
-                     "budget": low_budget, "own_budgets": own_budget, "adapted_from": f"the first {shots} of each class's k real images",
+                     "budget": low_budget, "own_budgets": own_budget,
+                     "choose_budget": list(ev.low_data.choose_budget), "chosen_budgets": chosen_budgets,
+                     "adapted_from": f"the first {shots} of each class's k real images",
                      "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
                                    "over all held-out classes"},
         "statistics": {"interval": "95%, Student's t quantile for the real n (t(n-1))",

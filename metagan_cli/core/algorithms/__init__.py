@@ -65,6 +65,9 @@ class Algorithm:
         return cfg.shots + (cfg.algo.queries if self.needs_queries else 0)
 
     def default_adapt_steps(self, cfg: MetaLearnConfig) -> int:
+        """The run's algo.adapt_steps, else the algorithm's own (DAGAN 0), else its inner steps."""
+        if cfg.algo.adapt_steps is not None:
+            return cfg.algo.adapt_steps
         return cfg.algo.inner_steps if self.adapt_steps is None else self.adapt_steps
 
 
