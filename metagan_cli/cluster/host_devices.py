@@ -73,12 +73,11 @@ def split_host_cpu(devices: int, environ: MutableMapping[str, str] = os.environ)
     ``XLA_FLAGS=--xla_force_host_platform_device_count`` set by the user wins; once JAX's
     backends are up (a second run in one process) the count can no longer change."""
     import jax
-    if FORCED_DEVICES_FLAG in environ.get("XLA_FLAGS", ""):
+    forced = FORCED_DEVICES_FLAG in environ.get("XLA_FLAGS", "")
+    if forced or devices > 1:
         patient_collectives(environ)
+    if forced or devices <= 1:
         return
-    if devices <= 1:
-        return
-    patient_collectives(environ)
     try:
         jax.config.update("jax_num_cpu_devices", devices)
     except RuntimeError:
