@@ -176,7 +176,13 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     assert low == {"Standard (real only)", "traditional augmentation", "scratch (evaluated)",
                    "pretrain + fine-tune", "copy the shots"}
     gains = [r for r in paired if r["stage"] == "low_data" and r["run"] == "seed 0"]
-    assert gains and all(r["baseline"] == "Standard (real only)" and r["n"] == 2 for r in gains)
+    assert gains and all(r["n"] == 2 for r in gains)
+    # each row against Standard; the evaluated method also against traditional augmentation
+    assert {(r["method"], r["baseline"]) for r in gains} == {
+        *((row, "Standard (real only)") for row in low - {"Standard (real only)"}),
+        ("scratch (evaluated)", "traditional augmentation")}
+    beat = [r for r in paired if r["stage"] == "low_data" and r["baseline"] == "traditional augmentation"]
+    assert {r["run"] for r in beat} == {"seed 0", "seed 1", "seeds 0, 1"}
     assert set(meta["baseline_tuning"]) == {"pretrain + fine-tune"}
     search = meta["baseline_tuning"]["pretrain + fine-tune"]
     assert search["on"] == ["6"] and len(search["search"]) == 2      # chosen on the validation digit
@@ -189,7 +195,8 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     assert len(list((ev / "grids").glob("*.png"))) == 2
     report = (ev / "report.md").read_text()
     for words in ("not Inception-FID", "comparable only", "Holm", "Student's t", "low-data protocol",
-                  "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune"):
+                  "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune",
+                  "Against traditional augmentation"):
         assert words in report, words
     for link in ("plots/kid.png", "grids/class_7.png"):
         assert f"]({link})" in report
