@@ -258,10 +258,11 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
             rng = np.random.default_rng(np_seed(jax.random.fold_in(base, 10_000 + k)))
             rows[AUGMENTED] = {c: traditional_augment(real[c], cfg.generated, rng) for c in classes}
         rows.update(extra)
-        rng = np.random.default_rng(np_seed(jax.random.fold_in(base, 20_000 + k)))
-        for name in augmented:
-            rows[augmented_row(name)] = {c: traditional_augment(extra[name][c], cfg.generated, rng)
-                                         for c in classes}
+        if augmented:
+            rng = np.random.default_rng(np_seed(jax.random.fold_in(base, 20_000 + k)))
+            for name in augmented:
+                rows[augmented_row(name)] = {c: traditional_augment(extra[name][c], cfg.generated, rng)
+                                             for c in classes}
         for row, added in rows.items():
             xs = [np.concatenate([real[c], added[c]]) if c in added else real[c] for c in classes]
             train_x = np.concatenate(xs)
