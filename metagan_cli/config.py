@@ -421,6 +421,8 @@ class LowDataConfig:
     choose_budget: tuple[int, ...] = ()   # candidate budgets: each generator (each run's own) uses the one with the best
                                       # low-data accuracy at the smallest k on the validation classes; [] = off (budget applies)
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
+    augment_generated: bool = False   # also a row of the evaluated generator's M images, each traditionally augmented once,
+                                      # paired with traditional augmentation: does it add what augmenting the real images does not?
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,11 @@ def targets(result: dict) -> dict:
         "low_data_k5_gain": paired("low_data", "low_data_k5", "Standard (real only)"),
         "augmentation_k5_gain": paired("low_data", "low_data_k5", "Standard (real only)",
                                        method="traditional augmentation"),
+        # target 1's "above traditional augmentation": the evaluated method, alone and with its
+        # images traditionally augmented (eval.low_data.augment_generated), minus augmentation
+        "k5_minus_augmentation": paired("low_data", "low_data_k5", "traditional augmentation"),
+        "augmented_k5_minus_augmentation": paired("low_data", "low_data_k5", "traditional augmentation",
+                                                  method=f"{mine} + traditional augmentation"),
         "classification_vs_real_only": [[r["metric"], r["adapt_steps"], r["difference"], r["ci95"], r["verdict"]]
                                         for r in classification],
         "recognisability": {b: value("generation", "recognisability", b) for b in BUDGETS},

@@ -29,7 +29,7 @@ MNIST_TASK = TaskConfig(name="fewshot_mnist", source="tfds", tfds_name="mnist", 
 
 @pytest.mark.slow      # decodes 60,000 images
 @pytest.mark.skipif(not HAS_MNIST, reason=f"no prepared TFDS mnist in {MNIST_DIR}")
-def test_mnist_from_the_prepared_tfds_dir_with_both_shipped_splits(tmp_path):
+def test_mnist_from_the_prepared_tfds_dir_with_the_shipped_splits(tmp_path):
     data_cfg = DataConfig(data_dir=MNIST_DIR, cache_dir=str(tmp_path / "cache"))
     data = load_task(task_config(MNIST_TASK, data_cfg))
     assert data.pixels.shape == (60000, 32, 32, 1) and data.pixels.dtype == np.uint8
@@ -43,6 +43,9 @@ def test_mnist_from_the_prepared_tfds_dir_with_both_shipped_splits(tmp_path):
     assert figr.train_classes == tuple(range(8)) and figr.test_classes == (9,)
     assert figr.validation_classes == (8,)
     np.testing.assert_array_equal(figr.pixels, data.pixels)   # served from the cache
+    # two validation digits, so a setting can be chosen per run on MNIST; the same held-out digits
+    val56 = load_task(task_config(dataclasses.replace(MNIST_TASK, split="mnist_holdout_789_val56"), data_cfg))
+    assert (val56.train_classes, val56.validation_classes, val56.test_classes) == ((0, 1, 2, 3, 4), (5, 6), (7, 8, 9))
 
 
 def test_unprepared_tfds_dir_names_the_dir_and_the_fix(tmp_path):

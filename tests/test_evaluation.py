@@ -139,7 +139,8 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     same seed are refused in one line."""
     cache = f"data.cache_dir={tmp_path / 'cache'}"
     metagan("meta-train", "-m", *TINY, "algo=scratch", "seed=0,1", cache, "hydra.sweep.dir=sw", cwd=tmp_path)
-    out = metagan("eval", "checkpoint=sw", *EVAL_TINY, "hydra.run.dir=ev", cwd=tmp_path)
+    out = metagan("eval", "checkpoint=sw", *EVAL_TINY, "eval.low_data.augment_generated=true", "hydra.run.dir=ev",
+                  cwd=tmp_path)
     assert "not Inception" in out.stdout and "for evaluation only" in out.stdout and "seeds 0, 1" in out.stdout
     result = json.loads((tmp_path / "ev" / "eval.json").read_text())
     records, meta = result["records"], result["metadata"]
@@ -174,9 +175,17 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     # the low-data table: Standard, augmentation, every method; gains paired by classifier seed
     low = {r["method"] for r in values if r["stage"] == "low_data" and r["run"] == "seed 0"}
     assert low == {"Standard (real only)", "traditional augmentation", "scratch (evaluated)",
-                   "pretrain + fine-tune", "copy the shots"}
+                   "pretrain + fine-tune", "copy the shots", "scratch (evaluated) + traditional augmentation"}
     gains = [r for r in paired if r["stage"] == "low_data" and r["run"] == "seed 0"]
-    assert gains and all(r["baseline"] == "Standard (real only)" and r["n"] == 2 for r in gains)
+    assert gains and all(r["n"] == 2 for r in gains)
+    # each row against Standard; the evaluated method, alone and augmented, also against
+    # traditional augmentation
+    assert {(r["method"], r["baseline"]) for r in gains} == {
+        *((row, "Standard (real only)") for row in low - {"Standard (real only)"}),
+        ("scratch (evaluated)", "traditional augmentation"),
+        ("scratch (evaluated) + traditional augmentation", "traditional augmentation")}
+    beat = [r for r in paired if r["stage"] == "low_data" and r["baseline"] == "traditional augmentation"]
+    assert {r["run"] for r in beat} == {"seed 0", "seed 1", "seeds 0, 1"}
     assert set(meta["baseline_tuning"]) == {"pretrain + fine-tune"}
     search = meta["baseline_tuning"]["pretrain + fine-tune"]
     assert search["on"] == ["6"] and len(search["search"]) == 2      # chosen on the validation digit
@@ -189,15 +198,16 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     assert len(list((ev / "grids").glob("*.png"))) == 2
     report = (ev / "report.md").read_text()
     for words in ("not Inception-FID", "comparable only", "Holm", "Student's t", "low-data protocol",
-                  "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune"):
+                  "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune",
+                  "Against traditional augmentation", "each shifted, rotated and scaled once"):
         assert words in report, words
     for link in ("plots/kid.png", "grids/class_7.png"):
         assert f"]({link})" in report
 
     # one run dir alone: as before, and exactly seed 0's numbers of the eval over seeds (a
     # budget to choose on one validation class is no choice: the run's own budget stays)
-    metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "eval.low_data.choose_budget=[0,1]", "hydra.run.dir=ev0",
-            cwd=tmp_path)
+    metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "eval.low_data.choose_budget=[0,1]",
+            "eval.low_data.augment_generated=true", "hydra.run.dir=ev0", cwd=tmp_path)
     single = json.loads((tmp_path / "ev0" / "eval.json").read_text())
     assert single["records"] == [r for r in records if r["run"] == "seed 0"]
     assert single["metadata"]["low_data"]["chosen_budgets"] == {"seed 0": {}}

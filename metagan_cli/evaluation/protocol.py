@@ -36,6 +36,11 @@ STANDARD = "Standard (real only)"
 AUGMENTED = "traditional augmentation"
 
 
+def augmented_row(method: str) -> str:
+    """The low-data row of ``method``'s images, each traditionally augmented once."""
+    return f"{method} + {AUGMENTED}"
+
+
 def np_seed(key) -> list[int]:
     """A numpy seed from a (raw uint32) JAX key, so numpy draws derive from the root key."""
     return [int(v) for v in np.asarray(key).ravel()]
@@ -219,11 +224,12 @@ def low_data_ks(ctx: Context, classes, ks: Sequence[int]) -> list[int]:
 
 
 def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataConfig, shots: int,
-                     budget: int, seed: int, standard_rows: bool = True) -> dict:
+                     budget: int, seed: int, standard_rows: bool = True, augmented: Sequence[str] = ()) -> dict:
     """{(k, row): accuracy per classifier seed}.  Rows: Standard and traditional
     augmentation (when ``standard_rows``; they do not depend on the run), then each
     method adding M images made from the first K of the class's k images, adapted for
-    ``budget`` steps (or the method's own budget)."""
+    ``budget`` steps (or the method's own budget), and for each method named in
+    ``augmented`` its M images once more, each traditionally augmented."""
     ks = low_data_ks(ctx, classes, cfg.ks)
     if not ks:
         return {}
@@ -252,6 +258,11 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
             rng = np.random.default_rng(np_seed(jax.random.fold_in(base, 10_000 + k)))
             rows[AUGMENTED] = {c: traditional_augment(real[c], cfg.generated, rng) for c in classes}
         rows.update(extra)
+        if augmented:
+            rng = np.random.default_rng(np_seed(jax.random.fold_in(base, 20_000 + k)))
+            for name in augmented:
+                rows[augmented_row(name)] = {c: traditional_augment(extra[name][c], cfg.generated, rng)
+                                             for c in classes}
         for row, added in rows.items():
             xs = [np.concatenate([real[c], added[c]]) if c in added else real[c] for c in classes]
             train_x = np.concatenate(xs)

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from metagan_cli.evaluation import metrics as M
-from metagan_cli.evaluation.protocol import REAL_ONLY, STANDARD
+from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD
 from metagan_cli.evaluation.summary import ALL
 from metagan_cli.runs.images import tile
 from metagan_cli.runs.run_dir import write_json_atomic
@@ -339,11 +339,13 @@ def _low_data(records, run, meta) -> list:
         return []
     ks = ld["ks"]
     rows = list(dict.fromkeys(k[0] for k in values))
+    augmented = ("; a row + traditional augmentation: its M images, each shifted, rotated and scaled once"
+                 if ld.get("augment_generated") else "")
     lines = ["## The low-data protocol", "",
              f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
              f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
              f"adapts {_low_data_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
-             f"small rotations and scales of the k images; copy the shots: the K shots repeated), tested on "
+             f"small rotations and scales of the k images; copy the shots: the K shots repeated{augmented}), tested on "
              f"the class's later real images (at most {ld['test_images_max']} per class); "
              f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
              f"(paired by classifier seed).", "",
@@ -356,6 +358,12 @@ def _low_data(records, run, meta) -> list:
             gain = paired.get((row, STANDARD, metric, None))
             cells += [_fmt(values.get((row, metric, None))), _fmt_paired(gain) if gain else ""]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    against = [(row, k, paired[(row, AUGMENTED, f"low_data_k{k}", None)]) for row in rows for k in ks
+               if (row, AUGMENTED, f"low_data_k{k}", None) in paired]
+    if against:
+        lines += ["", "Against traditional augmentation (the gain a generator has to beat; paired by "
+                  "classifier seed, in points): " + "; ".join(f"{row} at k = {k}: {_fmt_paired(r)}"
+                                                            for row, k, r in against) + "."]
     lines += ["", f"Beside it, **not comparable in absolute terms** ({F2GAN_TABLE['source']}): "
               + ", ".join(f"{name} {acc}" for name, acc in F2GAN_TABLE["rows"])
               + " (gains over Standard: " + ", ".join(f"{name} {acc - 66.22:+.2f}" for name, acc in

@@ -404,7 +404,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
             chosen_budgets[run.label] = chosen
             log.info("low-data budgets chosen on validation classes: %s",
                      ", ".join(f"{m} {b}" for m, b in chosen.items()) or "none (fewer than 2 validation classes)")
-        low_data = P.measure_low_data(ctx, methods, test_classes, ev.low_data, shots, low_budget, seed)
+        low_data = P.measure_low_data(ctx, methods, test_classes, ev.low_data, shots, low_budget, seed,
+                                      augmented=[evaluated] if ev.low_data.augment_generated else [])
         baselines = [m.name for m in methods if m.name != evaluated]
         per_run.append(summary.run_records(run.label, measured, classification, low_data, evaluated,
                                            baselines, names))
@@ -441,6 +442,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                      "classifier_seeds": ev.low_data.seeds, "test_images_max": ev.low_data.test_images,
                      "budget": low_budget, "own_budgets": own_budget,
                      "choose_budget": list(ev.low_data.choose_budget), "chosen_budgets": chosen_budgets,
+                     "augment_generated": ev.low_data.augment_generated,
                      "adapted_from": f"the first {shots} of each class's k real images",
                      "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
                                    "over all held-out classes"},
