@@ -212,3 +212,20 @@ def test_adapt_steps_default_to_the_runs_own_then_the_algorithms_then_inner_step
     assert algorithm(cfg).default_adapt_steps(cfg) == cfg.algo.inner_steps > 0
     assert algorithm(with_own).default_adapt_steps(with_own) == 0
     assert algorithm(dagan).default_adapt_steps(dagan) == 0
+
+
+def test_reptiles_meta_training_ignores_the_adaptation_only_settings():
+    """algo.adapt_g and algo.freeze_d act on adaptation (and MAML's inner loops) only:
+    Reptile meta-trains the same parameters bit for bit with or without them."""
+    def two_steps(**algo):
+        cfg = tiny_config()
+        cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo))
+        gan = Gan(cfg.model, cfg.gan_loss)
+        step = jax.jit(make_meta_step(cfg, gan))
+        state = init_meta_state(cfg, gan)
+        for _ in range(2):
+            state, _ = step(state, _digits_like_data(), jnp.arange(7))
+        return jax.tree_util.tree_leaves(state["params"])
+    plain = two_steps()
+    for partial in (two_steps(adapt_g="norm"), two_steps(freeze_d=1)):
+        assert all(np.array_equal(x, y) for x, y in zip(plain, partial))
