@@ -341,16 +341,16 @@ def _low_data(records, run, meta) -> list:
         return []
     ks = ld["ks"]
     rows = list(dict.fromkeys(k[0] for k in values))
-    augmented = ("; a row + traditional augmentation: its M images, each shifted, rotated and scaled once"
-                 if ld.get("augment_generated") else "")
+    extra_rows = ("; a row + traditional augmentation: its M images, each shifted, rotated and scaled once"
+                  if ld.get("augment_generated") else "")
     if ld.get("mix_augmented"):
-        augmented += ("; a row half the generator's, half traditional augmentation's: the evaluated "
-                      "generator's first M/2 images and the first M/2 of the augmentation row's")
+        extra_rows += ("; a row half the generator's, half traditional augmentation's: the evaluated "
+                       "generator's first M/2 images and the first M/2 of the augmentation row's")
     lines = ["## The low-data protocol", "",
              f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
              f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
              f"adapts {_low_data_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
-             f"small rotations and scales of the k images; copy the shots: the K shots repeated{augmented}), tested on "
+             f"small rotations and scales of the k images; copy the shots: the K shots repeated{extra_rows}), tested on "
              f"the class's later real images (at most {ld['test_images_max']} per class); "
              f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
              f"(paired by classifier seed).", "",

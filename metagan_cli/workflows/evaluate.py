@@ -28,8 +28,8 @@ from metagan_cli.core.algorithms.dagan import DAGAN as DAGAN_ALGORITHM
 from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
-from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
+from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.data.cache import cache_dir
 from metagan_cli.data.tasks import load_task
 from metagan_cli.errors import UserError
