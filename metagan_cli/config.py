@@ -103,7 +103,7 @@ class AlgoConfig:
     learn_inner_lr: bool = False   # maml: meta-learn a per-parameter inner learning rate (Meta-SGD)
     reuse_fake: bool = False       # the G update reuses the last D update's generated batch (as the PyTorch reference)
     freeze_d: int = 0              # adaptation keeps D's first N stages as meta-learned (FreezeD); not Reptile's inner loop
-    adapt_g: str = "all"           # all | norm: adaptation moves every G parameter, or only its norms' scale and shift
+    adapt_g: str = "all"           # all | norm | spread: adaptation moves every G parameter, only its norms' scale and shift, or (warp) only its noise's spreads
 
 
 @dataclass(frozen=True)
@@ -350,9 +350,12 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan")):
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan", "warp")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan, conditioned or dagan with model.norm=layer or group)")
+                          "(model=dcgan, conditioned, dagan or warp with model.norm=layer or group)")
+    if cfg.algo.adapt_g == "spread" and cfg.model.arch != "warp":
+        raise ConfigError("algo.adapt_g=spread adapts the warp generator's spreads; use model=warp "
+                          "(or algo.adapt_g=all or norm)")
     if cfg.algo.outer_mmd and not algorithm.needs_queries:
         raise ConfigError(f"algo.outer_mmd scores adapted samples against query images, which "
                           f"algo={cfg.algo.name} has none of; use algo=maml or algo=fomaml")
@@ -382,12 +385,17 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
 
 # ---- metagan eval -------------------------------------------------------------------
 
+BASELINE_ADAPT = ("all", "run")
+
+
 @dataclass(frozen=True)
 class BaselinesConfig:
     copy: bool = True                 # copy the shots
     scratch: bool = True              # a fresh GAN trained on the shots
     pretrain: str = "train"           # train: an algo=pretrain GAN with the checkpoint's budget, into <eval dir>/pretrain; RUN_DIR: an algo=pretrain run, or a dir of them matched by seed (a sweep dir, an earlier eval dir); off
     dagan: str = "off"                # RUN_DIR: an algo=dagan run of the same task and split (or a dir of them matched by seed), generating from the shots and fine-tuned by its own inner loop; off
+    adapt: str = "all"                # all: scratch and pretrain + fine-tune fine-tune every parameter; run: with the run's partial
+                                      # adaptation too (algo.freeze_d, algo.adapt_g), as the evaluated method adapts
 
 
 @dataclass(frozen=True)
@@ -423,6 +431,9 @@ class LowDataConfig:
     classifier_steps: int = 400       # the classifier's training steps (part of the fixed recipe)
     augment_generated: bool = False   # also a row of the evaluated generator's M images, each traditionally augmented once,
                                       # paired with traditional augmentation: does it add what augmenting the real images does not?
+    mix_augmented: bool = False       # also a row of M images, half the evaluated generator's and half traditional augmentation's
+                                      # (the same augmented images), paired with traditional augmentation: at equal count, do
+                                      # generated images add what more augmented ones do not?
 
 
 @dataclass(frozen=True)
@@ -479,6 +490,9 @@ def eval_config(values: dict | None) -> EvalConfig:
         raise ConfigError("eval.budgets must be a non-empty list of steps >= 0, got []")
     if cl.budgets == ():
         raise ConfigError("eval.classification.budgets must be null or a non-empty list of steps >= 0, got []")
+    if cfg.baselines.adapt not in BASELINE_ADAPT:
+        raise ConfigError(f"eval.baselines.adapt must be one of {', '.join(BASELINE_ADAPT)}; "
+                          f"got '{cfg.baselines.adapt}'")
     if cfg.low_data.choose_budget and cfg.low_data.budget is not None:
         raise ConfigError(f"eval.low_data.budget={cfg.low_data.budget} and eval.low_data.choose_budget="
                           f"{list(cfg.low_data.choose_budget)} both set the low-data budget; keep one "

@@ -131,4 +131,5 @@ def test_each_experiment_preset_composes_validates_and_can_be_overridden():
         assert digits.model.arch == "conditioned" and digits.gan_loss.mode_seeking == 1.0
         assert digits.task == MetaLearnConfig().task
         warp = meta_learn_config(compose(config_name="meta_train", overrides=["experiment=omniglot_warp"]))
-        assert (warp.model.arch, warp.task.source, warp.train.steps, warp.algo.adapt_steps) == ("warp", "folder", 1500, 0)
+        assert (warp.model.arch, warp.task.source, warp.train.steps, warp.algo.adapt_steps, warp.algo.adapt_g) == (
+            "warp", "folder", 1500, 0, "norm")

@@ -139,8 +139,8 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     same seed are refused in one line."""
     cache = f"data.cache_dir={tmp_path / 'cache'}"
     metagan("meta-train", "-m", *TINY, "algo=scratch", "seed=0,1", cache, "hydra.sweep.dir=sw", cwd=tmp_path)
-    out = metagan("eval", "checkpoint=sw", *EVAL_TINY, "eval.low_data.augment_generated=true", "hydra.run.dir=ev",
-                  cwd=tmp_path)
+    out = metagan("eval", "checkpoint=sw", *EVAL_TINY, "eval.low_data.augment_generated=true",
+                  "eval.low_data.mix_augmented=true", "hydra.run.dir=ev", cwd=tmp_path)
     assert "not Inception" in out.stdout and "for evaluation only" in out.stdout and "seeds 0, 1" in out.stdout
     result = json.loads((tmp_path / "ev" / "eval.json").read_text())
     records, meta = result["records"], result["metadata"]
@@ -175,15 +175,17 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     # the low-data table: Standard, augmentation, every method; gains paired by classifier seed
     low = {r["method"] for r in values if r["stage"] == "low_data" and r["run"] == "seed 0"}
     assert low == {"Standard (real only)", "traditional augmentation", "scratch (evaluated)",
-                   "pretrain + fine-tune", "copy the shots", "scratch (evaluated) + traditional augmentation"}
+                   "pretrain + fine-tune", "copy the shots", "scratch (evaluated) + traditional augmentation",
+                   "half scratch (evaluated), half traditional augmentation"}
     gains = [r for r in paired if r["stage"] == "low_data" and r["run"] == "seed 0"]
     assert gains and all(r["n"] == 2 for r in gains)
-    # each row against Standard; the evaluated method, alone and augmented, also against
-    # traditional augmentation
+    # each row against Standard; the evaluated method, alone, augmented and mixed with
+    # augmentation, also against traditional augmentation
     assert {(r["method"], r["baseline"]) for r in gains} == {
         *((row, "Standard (real only)") for row in low - {"Standard (real only)"}),
         ("scratch (evaluated)", "traditional augmentation"),
-        ("scratch (evaluated) + traditional augmentation", "traditional augmentation")}
+        ("scratch (evaluated) + traditional augmentation", "traditional augmentation"),
+        ("half scratch (evaluated), half traditional augmentation", "traditional augmentation")}
     beat = [r for r in paired if r["stage"] == "low_data" and r["baseline"] == "traditional augmentation"]
     assert {r["run"] for r in beat} == {"seed 0", "seed 1", "seeds 0, 1"}
     assert set(meta["baseline_tuning"]) == {"pretrain + fine-tune"}
@@ -199,7 +201,8 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     report = (ev / "report.md").read_text()
     for words in ("not Inception-FID", "comparable only", "Holm", "Student's t", "low-data protocol",
                   "F2GAN", "all held-out, 3-way", "Per seed", "pretrain + fine-tune",
-                  "Against traditional augmentation", "each shifted, rotated and scaled once"):
+                  "Against traditional augmentation", "each shifted, rotated and scaled once",
+                  "half the generator's, half traditional augmentation's"):
         assert words in report, words
     for link in ("plots/kid.png", "grids/class_7.png"):
         assert f"]({link})" in report
@@ -207,7 +210,8 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     # one run dir alone: as before, and exactly seed 0's numbers of the eval over seeds (a
     # budget to choose on one validation class is no choice: the run's own budget stays)
     metagan("eval", "checkpoint=sw/0", *EVAL_TINY, "eval.low_data.choose_budget=[0,1]",
-            "eval.low_data.augment_generated=true", "hydra.run.dir=ev0", cwd=tmp_path)
+            "eval.low_data.augment_generated=true", "eval.low_data.mix_augmented=true", "hydra.run.dir=ev0",
+            cwd=tmp_path)
     single = json.loads((tmp_path / "ev0" / "eval.json").read_text())
     assert single["records"] == [r for r in records if r["run"] == "seed 0"]
     assert single["metadata"]["low_data"]["chosen_budgets"] == {"seed 0": {}}
@@ -240,9 +244,36 @@ def test_eval_over_seeds_single_runs_and_refusals(tmp_path):
     assert "differ in model.width" in bad.stderr
 
 
+@pytest.mark.slow
+def test_baselines_fine_tune_every_parameter_unless_asked_to_adapt_as_the_run(tmp_path):
+    """A run that adapts only G's norms: its scratch baseline fine-tunes every parameter
+    (eval.baselines.adapt=all, the default) or only the norms too (run); the evaluated
+    method's numbers are the same either way."""
+    cache = f"data.cache_dir={tmp_path / 'cache'}"
+    metagan("meta-train", *TINY, "algo.adapt_g=norm", cache, "hydra.run.dir=run", cwd=tmp_path)
+    quick = [*EVAL_TINY, "eval.baselines.pretrain=off", "eval.tuning.lrs=[]", "eval.classification.episodes=0"]
+    generation = {}
+    for adapt in ("all", "run"):
+        metagan("eval", "checkpoint=run", *quick, f"eval.baselines.adapt={adapt}", f"hydra.run.dir=ev_{adapt}",
+                cwd=tmp_path)
+        result = json.loads((tmp_path / f"ev_{adapt}" / "eval.json").read_text())
+        generation[adapt] = {(r["method"], r["metric"], r["adapt_steps"]): r["value"] for r in result["records"]
+                             if r["kind"] == "value" and r["stage"] == "generation" and r["class"] == "all held-out"}
+        report = (tmp_path / f"ev_{adapt}" / "report.md").read_text()
+        assert "adapts partially: algo.freeze_d=0, algo.adapt_g=norm |" in report
+        baselines = "every parameter" if adapt == "all" else "partially: algo.freeze_d=0, algo.adapt_g=norm"
+        assert f"adapts {baselines} (eval.baselines.adapt)" in report
+    mine = lambda adapt: {k: v for k, v in generation[adapt].items() if k[0] != "scratch"}
+    assert mine("all") == mine("run")
+    scratch = lambda adapt, steps: [v for k, v in generation[adapt].items() if k[0] == "scratch" and k[2] == steps]
+    assert scratch("all", 0) == scratch("run", 0)           # the same fresh initialisation
+    assert scratch("all", 2) != scratch("run", 2)           # moved differently
+
+
 @pytest.mark.parametrize("args, message", [
     (["checkpoint=no/such/run"], "no such run dir"),
     (["checkpoint=x", "eval.baselines.nope=1"], "nope"),
+    (["checkpoint=x", "eval.baselines.adapt=some"], "eval.baselines.adapt must be one of all, run; got 'some'"),
 ])
 def test_eval_user_errors_are_one_line(tmp_path, args, message):
     bad = metagan("eval", *args, cwd=tmp_path, check=False)

@@ -146,15 +146,18 @@ def test_reptile_step_with_outer_sgd_moves_init_by_lr_times_mean_displacement():
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
 
 
+def _after_two_meta_steps(cfg):
+    """The parameter leaves after two meta-steps of ``cfg`` on digit-like data."""
+    gan = Gan(cfg.model, cfg.gan_loss)
+    step = jax.jit(make_meta_step(cfg, gan))
+    state = init_meta_state(cfg, gan)
+    for _ in range(2):
+        state, _ = step(state, _digits_like_data(), jnp.arange(7))
+    return jax.tree_util.tree_leaves(state["params"])
+
+
 def test_same_seed_same_numbers_and_another_seed_differs():
-    def two_steps(seed):
-        cfg = tiny_config(seed=seed)
-        gan = Gan(cfg.model, cfg.gan_loss)
-        step = jax.jit(make_meta_step(cfg, gan))
-        state = init_meta_state(cfg, gan)
-        for _ in range(2):
-            state, _ = step(state, _digits_like_data(), jnp.arange(7))
-        return jax.tree_util.tree_leaves(state["params"])
+    two_steps = lambda seed: _after_two_meta_steps(tiny_config(seed=seed))
     a, b, c = two_steps(0), two_steps(0), two_steps(1)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.allclose(x, y) for x, y in zip(a, c))
@@ -212,3 +215,14 @@ def test_adapt_steps_default_to_the_runs_own_then_the_algorithms_then_inner_step
     assert algorithm(cfg).default_adapt_steps(cfg) == cfg.algo.inner_steps > 0
     assert algorithm(with_own).default_adapt_steps(with_own) == 0
     assert algorithm(dagan).default_adapt_steps(dagan) == 0
+
+
+def test_reptiles_meta_training_ignores_the_adaptation_only_settings():
+    """algo.adapt_g and algo.freeze_d act on adaptation (and MAML's inner loops) only:
+    Reptile meta-trains the same parameters bit for bit with or without them."""
+    def two_steps(**algo):
+        cfg = tiny_config()
+        return _after_two_meta_steps(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo)))
+    plain = two_steps()
+    for partial in (two_steps(adapt_g="norm"), two_steps(freeze_d=1)):
+        assert all(np.array_equal(x, y) for x, y in zip(plain, partial))

@@ -10,6 +10,7 @@ import pytest
 from metagan_cli.evaluation.low_data import (
     MIN_TRAIN_BUCKET, TEST_CHUNK, ClassifierRecipe, predict_classes, traditional_augment,
     train_and_test, train_classifiers)
+from metagan_cli.evaluation.protocol import mix_with_augmentation
 
 DIGITS = (7, 8, 9)          # similar strokes: harder than a random three
 pytestmark = pytest.mark.xdist_group("low_data_mnist")   # one worker reads MNIST once
@@ -147,3 +148,13 @@ def test_traditional_augment_is_deterministic_and_random():
     np.testing.assert_array_equal(first, traditional_augment(images, 7, np.random.default_rng(5)))
     assert not np.array_equal(first, traditional_augment(images, 7, np.random.default_rng(6)))
     assert traditional_augment(images, 0, np.random.default_rng(0)).shape == (0, 16, 16, 1)
+
+
+def test_the_mixed_row_replaces_half_the_augmented_images_by_generated_ones():
+    generated, augmented = np.full((7, 4, 4, 1), 1.0), np.full((7, 4, 4, 1), -1.0)
+    augmented[:, 0, 0, 0] = np.arange(7)          # which augmented image went where
+    mixed = mix_with_augmentation(generated, augmented)
+    assert mixed.shape == (7, 4, 4, 1)
+    assert (mixed[:3] == 1.0).all()                                        # M // 2 generated
+    np.testing.assert_array_equal(mixed[3:], augmented[:4])                # the augmentation row's first 4
+    assert mix_with_augmentation(generated[:1], augmented[:1])[0, 0, 0, 0] == 0   # M = 1: augmentation alone

@@ -19,9 +19,9 @@ def _config(**algo):
     return dataclasses.replace(base, algo=dataclasses.replace(base.algo, **algo))
 
 
-def _adapt(cfg, steps=3):
+def _adapt(cfg, steps=3, params=None):
     gan = Gan.of(cfg)
-    params = init_params(cfg, gan)
+    params = init_params(cfg, gan) if params is None else params
     support = jax.random.uniform(jax.random.PRNGKey(1), (4, 16, 16, 1), minval=-1, maxval=1)
     adapted, _ = jax.jit(make_adaptation(gan, cfg, steps))(params, support, jax.random.PRNGKey(2))
     return params, adapted
@@ -44,16 +44,29 @@ def test_freeze_d_keeps_the_first_stages_bit_identical_and_moves_the_rest():
     assert moved["d"] == {"Conv_0": False, "Conv_1": False, "LayerNorm_0": False, "Dense_0": True}
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "conditioned"])
+@pytest.mark.parametrize("arch", ["dcgan", "conditioned", "warp"])
 def test_adapt_g_norm_moves_only_the_generators_norm_layers(arch):
     cfg = _config(adapt_g="norm")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
     validate(cfg)
-    before, after = _adapt(cfg)
+    start = None
+    if arch == "warp":      # its heads start at zero, so nothing before them has a gradient yet
+        start = _adapt(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, adapt_g="all")))[1]
+    before, after = _adapt(cfg, params=start)
     moved = _moved(before, after)
     assert {layer for layer, m in moved["g"].items() if m} == {
         layer for layer in before["g"] if layer.startswith("LayerNorm")}
-    assert any(layer.startswith("encoder") for layer in before["g"]) == (arch == "conditioned")
+    assert any(layer.startswith("encoder") for layer in before["g"]) == (arch in ("conditioned", "warp"))
+    assert all(moved["d"].values())
+
+
+def test_adapt_g_spread_moves_only_the_warps_noise_spreads():
+    cfg = _config(adapt_g="spread")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch="warp"))
+    validate(cfg)
+    before, after = _adapt(cfg)
+    moved = _moved(before, after)
+    assert {layer for layer, m in moved["g"].items() if m} == {"affine_spread", "flow_noise"}
     assert all(moved["d"].values())
 
 
@@ -66,7 +79,8 @@ def test_no_freezing_is_the_plain_inner_loop():
 
 
 @pytest.mark.parametrize("algo, model, message", [
-    ({"adapt_g": "some"}, {}, "algo.adapt_g must be one of all, norm"),
+    ({"adapt_g": "some"}, {}, "algo.adapt_g must be one of all, norm, spread"),
+    ({"adapt_g": "spread"}, {}, "algo.adapt_g=spread adapts the warp generator's spreads; use model=warp"),
     ({"adapt_g": "norm"}, {"norm": "none"}, "algo.adapt_g=norm needs a generator with normalisation"),
     ({"freeze_d": -1}, {}, "algo.freeze_d must be >= 0"),
 ])

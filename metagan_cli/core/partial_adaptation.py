@@ -5,7 +5,10 @@
 values, so that the low-level features a handful of shots would overfit stay general.
 ``algo.adapt_g=norm`` moves only the generator's normalisation scales and shifts (a
 per-layer scale and shift), so that the variety the initialisation generates is kept
-while the class changes.  Frozen parameters come out of every update bit-identical.
+while the class changes.  ``algo.adapt_g=spread`` (model=warp) moves only how strongly
+the noise deforms the shot (its spreads), so that a class learns how much its drawings
+vary while the deformations the initialisation learned stay.  Frozen parameters come
+out of every update bit-identical.
 """
 from __future__ import annotations
 
@@ -14,13 +17,14 @@ from dataclasses import dataclass
 import jax
 
 NORM_LAYERS = ("LayerNorm", "GroupNorm")
-ADAPT_G = ("all", "norm")
+SPREADS = ("affine_spread", "flow_noise")   # model=warp: the noise's scale in each deformation
+ADAPT_G = ("all", "norm", "spread")
 
 
 @dataclass(frozen=True)
 class Freezing:
     freeze_d: int = 0         # the discriminator's first N stages stay as they are
-    adapt_g: str = "all"      # all | norm: which generator parameters move
+    adapt_g: str = "all"      # all | norm | spread: which generator parameters move
 
     @classmethod
     def of(cls, algo) -> "Freezing":
@@ -41,6 +45,8 @@ class Freezing:
                 return int(index) < self.freeze_d - 1
         if player == "g" and self.adapt_g == "norm":
             return kind not in NORM_LAYERS
+        if player == "g" and self.adapt_g == "spread":
+            return layer not in SPREADS
         return False
 
     def keep(self, player: str, new, old):

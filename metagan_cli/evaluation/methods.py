@@ -109,6 +109,12 @@ def pretrain_config(cfg: MetaLearnConfig, steps: int) -> MetaLearnConfig:
     return dataclasses.replace(cfg, algo=algo, train=train)
 
 
+def with_full_adaptation(cfg: MetaLearnConfig) -> MetaLearnConfig:
+    """``cfg`` adapting every parameter (no FreezeD, no partial generator adaptation)."""
+    import dataclasses
+    return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, freeze_d=0, adapt_g="all"))
+
+
 def with_inner_optimiser(cfg: MetaLearnConfig, optim) -> MetaLearnConfig:
     import dataclasses
     return dataclasses.replace(cfg, inner_optim=optim)

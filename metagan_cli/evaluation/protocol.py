@@ -41,6 +41,19 @@ def augmented_row(method: str) -> str:
     return f"{method} + {AUGMENTED}"
 
 
+def mixed_row(method: str) -> str:
+    """The low-data row of M images, half ``method``'s and half traditional augmentation's."""
+    return f"half {method}, half {AUGMENTED}"
+
+
+def mix_with_augmentation(generated: np.ndarray, augmented: np.ndarray) -> np.ndarray:
+    """M images: the first M // 2 of ``generated`` and the first M - M // 2 of
+    ``augmented`` (both M long), so that the mixture differs from the augmentation row
+    only in the images the generator replaced."""
+    half = len(augmented) // 2
+    return np.concatenate([generated[:half], augmented[:len(augmented) - half]])
+
+
 def np_seed(key) -> list[int]:
     """A numpy seed from a (raw uint32) JAX key, so numpy draws derive from the root key."""
     return [int(v) for v in np.asarray(key).ravel()]
@@ -224,12 +237,14 @@ def low_data_ks(ctx: Context, classes, ks: Sequence[int]) -> list[int]:
 
 
 def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataConfig, shots: int,
-                     budget: int, seed: int, standard_rows: bool = True, augmented: Sequence[str] = ()) -> dict:
+                     budget: int, seed: int, standard_rows: bool = True, augmented: Sequence[str] = (),
+                     mixed: Sequence[str] = ()) -> dict:
     """{(k, row): accuracy per classifier seed}.  Rows: Standard and traditional
     augmentation (when ``standard_rows``; they do not depend on the run), then each
     method adding M images made from the first K of the class's k images, adapted for
-    ``budget`` steps (or the method's own budget), and for each method named in
-    ``augmented`` its M images once more, each traditionally augmented."""
+    ``budget`` steps (or the method's own budget); for each method named in
+    ``augmented`` its M images once more, each traditionally augmented; for each named in
+    ``mixed`` (with ``standard_rows``) half its images and half traditional augmentation's."""
     ks = low_data_ks(ctx, classes, cfg.ks)
     if not ks:
         return {}
@@ -263,6 +278,10 @@ def measure_low_data(ctx: Context, methods: list[Method], classes, cfg: LowDataC
             for name in augmented:
                 rows[augmented_row(name)] = {c: traditional_augment(extra[name][c], cfg.generated, rng)
                                              for c in classes}
+        if standard_rows:
+            for name in mixed:
+                rows[mixed_row(name)] = {c: mix_with_augmentation(extra[name][c], rows[AUGMENTED][c])
+                                         for c in classes}
         for row, added in rows.items():
             xs = [np.concatenate([real[c], added[c]]) if c in added else real[c] for c in classes]
             train_x = np.concatenate(xs)

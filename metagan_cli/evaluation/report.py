@@ -187,8 +187,10 @@ def _setup(meta: dict) -> list:
         f"{meta['real_images_per_episode_max']} per episode (fewest available: "
         f"{meta['real_images_per_class_min']}) |",
         f"| evaluated method's inner optimiser | {meta['inner_optimiser']['name']} lr "
-        f"{meta['inner_optimiser']['lr']:g}, n_critic {meta['inner_optimiser']['n_critic']} (the run's own) |",
-        f"| baselines' fine-tuning | {'; '.join(tuned) or 'no tuned baseline'} |",
+        f"{meta['inner_optimiser']['lr']:g}, n_critic {meta['inner_optimiser']['n_critic']} (the run's own); "
+        f"adapts {meta.get('evaluated_adapts', 'every parameter')} |",
+        f"| baselines' fine-tuning | {'; '.join(tuned) or 'no tuned baseline'}; "
+        f"adapts {meta.get('baselines_adapt', 'every parameter')} (eval.baselines.adapt) |",
         f"| pretrain baseline | {_pretrain_text(meta['pretrain_baseline'])} |",
         f"| scratch baseline | {meta['scratch_baseline'] or 'off'} |",
         f"| evaluator | `{ev['id']}`, validation accuracy on meta-train classes "
@@ -339,13 +341,16 @@ def _low_data(records, run, meta) -> list:
         return []
     ks = ld["ks"]
     rows = list(dict.fromkeys(k[0] for k in values))
-    augmented = ("; a row + traditional augmentation: its M images, each shifted, rotated and scaled once"
-                 if ld.get("augment_generated") else "")
+    extra_rows = ("; a row + traditional augmentation: its M images, each shifted, rotated and scaled once"
+                  if ld.get("augment_generated") else "")
+    if ld.get("mix_augmented"):
+        extra_rows += ("; a row half the generator's, half traditional augmentation's: the evaluated "
+                       "generator's first M/2 images and the first M/2 of the augmentation row's")
     lines = ["## The low-data protocol", "",
              f"DAGAN's protocol as in F2GAN's table: per held-out class the first k real images train "
              f"{ld['classifier']}, with M = {ld['generated']} added images per class from each method (a generator "
              f"adapts {_low_data_budgets(ld)} on {ld['adapted_from']}; traditional augmentation: random shifts, "
-             f"small rotations and scales of the k images; copy the shots: the K shots repeated{augmented}), tested on "
+             f"small rotations and scales of the k images; copy the shots: the K shots repeated{extra_rows}), tested on "
              f"the class's later real images (at most {ld['test_images_max']} per class); "
              f"{ld['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard in points "
              f"(paired by classifier seed).", "",

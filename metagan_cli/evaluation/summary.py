@@ -17,7 +17,7 @@ import numpy as np
 
 from metagan_cli.evaluation import metrics as M
 from metagan_cli.evaluation import statistics as S
-from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD, augmented_row
+from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD, augmented_row, mixed_row
 
 ALPHA = 0.05
 ALL = "all held-out"
@@ -82,9 +82,11 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
     """Every record of one run (one family for Holm): each method's values, and paired
     differences for ``pairs`` of (method, baseline), by default the evaluated method
     against each baseline (and in the low-data protocol each row against Standard, and the
-    evaluated method, alone and traditionally augmented, against traditional augmentation,
-    the gain a generator has to beat; given ``pairs`` are compared there instead)."""
-    low_data_pairs = [(evaluated, AUGMENTED), (augmented_row(evaluated), AUGMENTED)] if pairs is None else pairs
+    evaluated method's rows (alone, traditionally augmented, half and half with augmentation)
+    against traditional augmentation, the gain a generator has to beat; given ``pairs`` are
+    compared there instead)."""
+    low_data_pairs = ([(evaluated, AUGMENTED), (augmented_row(evaluated), AUGMENTED),
+                       (mixed_row(evaluated), AUGMENTED)] if pairs is None else pairs)
     pairs = [(evaluated, base) for base in baselines] if pairs is None else pairs
     recs = []
     units = measured.units

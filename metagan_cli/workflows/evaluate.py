@@ -29,13 +29,15 @@ from metagan_cli.core.algorithms.pretrain import PRETRAIN as PRETRAIN_ALGORITHM
 from metagan_cli.core.algorithms.scratch import SCRATCH as SCRATCH_ALGORITHM
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.meta_state import EVAL_STREAM, root_key
+from metagan_cli.core.partial_adaptation import Freezing
 from metagan_cli.data.cache import cache_dir
 from metagan_cli.data.tasks import load_task
 from metagan_cli.errors import UserError
 from metagan_cli.evaluation import protocol as P
 from metagan_cli.evaluation import report, summary, tuning
 from metagan_cli.evaluation.methods import (COPY, PRETRAIN, SCRATCH, Trajectory, pretrain_config,
-                                              same_architecture, sample_fn, with_inner_optimiser)
+                                              same_architecture, sample_fn, with_full_adaptation,
+                                              with_inner_optimiser)
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info
@@ -146,6 +148,14 @@ def _versions() -> dict:
             "optax": optax.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "python": platform.python_version(),
             "backend": jax.default_backend()}
+
+
+def _adapts_text(cfg: MetaLearnConfig) -> str:
+    """Which parameters an adaptation under ``cfg`` moves, as text."""
+    freezing = Freezing.of(cfg.algo)
+    if not freezing.any:
+        return "every parameter"
+    return f"partially: algo.freeze_d={freezing.freeze_d}, algo.adapt_g={freezing.adapt_g}"
 
 
 def _optim_text(optim) -> dict:
@@ -336,16 +346,19 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     if dagan.on and cfg.algo.name == DAGAN_ALGORITHM.name:
         raise UserError("eval.baselines.dagan: the evaluated run is itself algo=dagan; leave it off")
 
-    # one compiled trajectory per optimiser family; the learning rate is an argument
+    # The baselines fine-tune every parameter (eval.baselines.adapt=all): a partial
+    # adaptation is the evaluated run's lever, and under it scratch's random layers would stay random.
+    baseline_cfg = cfg if ev.baselines.adapt == "run" else with_full_adaptation(cfg)
+    # one compiled trajectory per optimiser family and frozen set; the learning rate is an argument
     families = {}
 
-    def trajectory_for(optim) -> Trajectory:
-        family = (optim.name, optim.b1, optim.b2, optim.momentum)
+    def trajectory_for(optim, adapting=baseline_cfg) -> Trajectory:
+        family = (optim.name, optim.b1, optim.b2, optim.momentum, Freezing.of(adapting.algo))
         if family not in families:
-            families[family] = Trajectory(with_inner_optimiser(cfg, optim), gan, ev.chunk)
+            families[family] = Trajectory(with_inner_optimiser(adapting, optim), gan, ev.chunk)
         return families[family]
 
-    own = trajectory_for(cfg.inner_optim)
+    own = trajectory_for(cfg.inner_optim, cfg)
     # the baselines' fine-tuning optimisers, chosen once on validation classes
     chosen_optim, searches = {}, {}
 
@@ -405,7 +418,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
             log.info("low-data budgets chosen on validation classes: %s",
                      ", ".join(f"{m} {b}" for m, b in chosen.items()) or "none (fewer than 2 validation classes)")
         low_data = P.measure_low_data(ctx, methods, test_classes, ev.low_data, shots, low_budget, seed,
-                                      augmented=[evaluated] if ev.low_data.augment_generated else [])
+                                      augmented=[evaluated] if ev.low_data.augment_generated else [],
+                                      mixed=[evaluated] if ev.low_data.mix_augmented else [])
         baselines = [m.name for m in methods if m.name != evaluated]
         per_run.append(summary.run_records(run.label, measured, classification, low_data, evaluated,
                                            baselines, names))
@@ -443,6 +457,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
                      "budget": low_budget, "own_budgets": own_budget,
                      "choose_budget": list(ev.low_data.choose_budget), "chosen_budgets": chosen_budgets,
                      "augment_generated": ev.low_data.augment_generated,
+                     "mix_augmented": ev.low_data.mix_augmented,
                      "adapted_from": f"the first {shots} of each class's k real images",
                      "classifier": "a small CNN trained from scratch on pixels (fixed recipe), "
                                    "over all held-out classes"},
@@ -460,6 +475,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
+        "evaluated_adapts": _adapts_text(cfg), "baselines_adapt": _adapts_text(baseline_cfg),
         "versions": _versions(), "time_s": round(elapsed, 1)}
     result = {"records": records, "metadata": metadata}
     report.write_all(out_dir, result, grids, {c: names[c] for c in test_classes})
