@@ -34,6 +34,12 @@ class Freezing:
     def any(self) -> bool:
         return self.freeze_d > 0 or self.adapt_g != "all"
 
+    def describe(self) -> str:
+        """Which parameters an adaptation moves, as a report says it."""
+        if not self.any:
+            return "every parameter"
+        return f"partially: algo.freeze_d={self.freeze_d}, algo.adapt_g={self.adapt_g}"
+
     def frozen(self, player: str, layer: str) -> bool:
         """Is ``player``'s ("g" or "d") layer ``layer`` (a flax module name such as
         ``Conv_0`` or ``LayerNorm_1``) kept as it is?"""

@@ -150,14 +150,6 @@ def _versions() -> dict:
             "backend": jax.default_backend()}
 
 
-def _adapts_text(cfg: MetaLearnConfig) -> str:
-    """Which parameters an adaptation under ``cfg`` moves, as text."""
-    freezing = Freezing.of(cfg.algo)
-    if not freezing.any:
-        return "every parameter"
-    return f"partially: algo.freeze_d={freezing.freeze_d}, algo.adapt_g={freezing.adapt_g}"
-
-
 def _optim_text(optim) -> dict:
     return {"name": optim.name, "lr": optim.lr, "b1": optim.b1, "b2": optim.b2}
 
@@ -475,7 +467,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
-        "evaluated_adapts": _adapts_text(cfg), "baselines_adapt": _adapts_text(baseline_cfg),
+        "evaluated_adapts": Freezing.of(cfg.algo).describe(), "baselines_adapt": Freezing.of(baseline_cfg.algo).describe(),
         "versions": _versions(), "time_s": round(elapsed, 1)}
     result = {"records": records, "metadata": metadata}
     report.write_all(out_dir, result, grids, {c: names[c] for c in test_classes})
