@@ -130,6 +130,16 @@ def test_eval_on_validation_classes_measures_them_and_says_so(trained):
     report = (work / "runs" / "eval_val" / "report.md").read_text()
     assert "Measured on the validation classes" in report and "N(0, 1.5^2)" in report
 
+    # a run without validation classes is told how to get some
+    shutil.copytree(run, work / "runs" / "no_validation")
+    info_path = work / "runs" / "no_validation" / "run.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["task"]["validation_classes"] = []
+    info_path.write_text(json.dumps(info))
+    refused = metagan("eval", "checkpoint=runs/no_validation", "eval.classes=validation", cwd=work, check=False)
+    assert refused.returncode == 2 and "the run has no validation classes" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
 
 @pytest.mark.slow
 @SHARES_TRAINED_RUN

@@ -321,7 +321,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     # eval.classes=validation measures the validation classes in place of the held-out ones,
     # to choose a setting (temperature=, a budget) without a look at a held-out class
     if ev.classes == "validation" and not validation:
-        raise UserError("eval.classes=validation: the run has no validation classes (task.validation_classes)")
+        raise UserError("eval.classes=validation: the run has no validation classes; meta-train with "
+                        "task.validation_classes=[...] or task.validation_fraction above 0")
     train_classes = tuple(task.train_classes)
     test_classes = validation if ev.classes == "validation" else tuple(task.test_classes)
     data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
