@@ -104,6 +104,7 @@ class AlgoConfig:
     reuse_fake: bool = False       # the G update reuses the last D update's generated batch (as the PyTorch reference)
     freeze_d: int = 0              # adaptation keeps D's first N stages as meta-learned (FreezeD); not Reptile's inner loop
     adapt_g: str = "all"           # all | norm | spread: adaptation moves every G parameter, only its norms' scale and shift, or (warp) only its noise's spreads
+    sample_temperature: float = 1.0   # z ~ N(0, T^2) where adapt, sample and eval draw images (training draws at 1): > 1 strays farther from the shots
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,7 @@ META_TRAIN_RANGES: dict[str, Range] = {
     "model.channels": Range(1, 4), "model.z_dim": Range(1, 65_536), "model.width": Range(1, 4096),
     "algo.meta_batch": Range(1, 65_536), "algo.inner_steps": _STEPS, "algo.adapt_steps": _STEPS, "algo.n_critic": Range(1, 1000),
     "algo.queries": Range(1, 100_000), "algo.outer_mmd": Range(0.0), "algo.freeze_d": Range(0, 1000),
+    "algo.sample_temperature": Range(0.0, 100.0, open_low=True),
     "gan_loss.gp_weight": Range(0.0), "gan_loss.kl_weight": Range(0.0),
     "gan_loss.kl_classes": Range(2, 100_000), "gan_loss.mode_seeking": Range(0.0),
     "augment.translation": _FRACTION, "augment.cutout": _FRACTION, "augment.affine": _FRACTION,
@@ -386,6 +388,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
 # ---- metagan eval -------------------------------------------------------------------
 
 BASELINE_ADAPT = ("all", "run")
+EVAL_CLASSES = ("held_out", "validation")
 
 
 @dataclass(frozen=True)
@@ -438,6 +441,8 @@ class LowDataConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    classes: str = "held_out"         # held_out | validation: the classes measured; validation (never meta-trained on) is for
+                                      # choosing a setting (temperature=, a budget) without looking at held-out classes, not a result
     budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)   # adaptation steps at which every method is read off
     episodes: int = 2                 # support sets per held-out class (each adapts every method once)
     samples: int = 64                 # generated images per episode, method and budget
@@ -473,7 +478,7 @@ EVAL_RANGES: dict[str, Range] = {
 # The numeric keys of adapt, sample, eval and compare themselves (their eval.* keys above).
 COMMAND_RANGES: dict[str, Range] = {
     "seed": META_TRAIN_RANGES["seed"], "shots": META_TRAIN_RANGES["shots"], "adapt.steps": _STEPS,
-    "n": Range(1, 1_000_000),
+    "n": Range(1, 1_000_000), "temperature": Range(0.0, 100.0, open_low=True),
 }
 DISTRIBUTED_RANGES: dict[str, Range] = {
     "distributed.cpu_devices": Range(1, 4096), "distributed.num_processes": Range(1, 1_000_000),
@@ -490,6 +495,8 @@ def eval_config(values: dict | None) -> EvalConfig:
         raise ConfigError("eval.budgets must be a non-empty list of steps >= 0, got []")
     if cl.budgets == ():
         raise ConfigError("eval.classification.budgets must be null or a non-empty list of steps >= 0, got []")
+    if cfg.classes not in EVAL_CLASSES:
+        raise ConfigError(f"eval.classes must be one of {', '.join(EVAL_CLASSES)}; got '{cfg.classes}'")
     if cfg.baselines.adapt not in BASELINE_ADAPT:
         raise ConfigError(f"eval.baselines.adapt must be one of {', '.join(BASELINE_ADAPT)}; "
                           f"got '{cfg.baselines.adapt}'")

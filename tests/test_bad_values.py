@@ -14,7 +14,7 @@ import typing
 import pytest
 from omegaconf import OmegaConf
 
-from metagan_cli.commands.hydra_app import distributed_config, optional_int
+from metagan_cli.commands.hydra_app import distributed_config, optional_float, optional_int
 from metagan_cli.config import (COMMAND_RANGES, ConfigError, DistributedConfig, EvalConfig, MetaLearnConfig,
                                 eval_config, from_dict, validate)
 from metagan_cli.errors import UserError
@@ -59,8 +59,12 @@ def _distributed(key: str, value) -> None:
     distributed_config(OmegaConf.create(_nested(key, value)))
 
 
+COMMAND_FLOATS = {"temperature"}
+
+
 def _command(key: str, value) -> None:
-    optional_int(OmegaConf.create(_nested(key, value)), key)
+    read = optional_float if key in COMMAND_FLOATS else optional_int
+    read(OmegaConf.create(_nested(key, value)), key)
 
 
 CHECKERS = {"meta-train": (_meta_train, numeric_keys(MetaLearnConfig)),
@@ -78,6 +82,7 @@ ACCEPTED = {
     ("seed", 0), ("task.train_classes", 0), ("task.train_classes", 10**12), ("task.test_classes", 10**12),
     ("task.validation_classes", 10**12), ("task.holdout_fraction", 0.5), ("task.validation_fraction", 0),
     ("task.validation_fraction", 0.5), ("algo.inner_steps", 0), ("algo.adapt_steps", 0), ("algo.outer_mmd", 0), ("algo.freeze_d", 0),
+    ("algo.sample_temperature", 0.5), ("temperature", 0.5),
     *((f"gan_loss.{key}", v) for key in ("gp_weight", "kl_weight", "mode_seeking") for v in (0, 0.5, 10**12)),
     *((f"augment.{key}", v) for key in ("translation", "cutout", "affine") for v in (0, 0.5)),
     *((f"{opt}.lr", v) for opt in ("inner_optim", "outer_optim") for v in (0.5, 10**12)),

@@ -94,6 +94,55 @@ def test_sample_is_deterministic_per_seed(trained):
 
 @pytest.mark.slow
 @SHARES_TRAINED_RUN
+def test_temperature_scales_z_wherever_images_are_drawn(trained):
+    """temperature= draws z ~ N(0, T^2) in sample and adapt; an adapt dir keeps its
+    temperature, so sampling it later draws as its grid did."""
+    work, run = trained
+    metagan("sample", f"checkpoint={run}", "n=10", "hydra.run.dir=runs/t1", cwd=work)
+    metagan("sample", f"checkpoint={run}", "n=10", "temperature=2", "hydra.run.dir=runs/t2", cwd=work)
+    load = lambda name: np.load(work / "runs" / name / "samples.npz")
+    np.testing.assert_allclose(load("t2")["z"], 2 * load("t1")["z"], rtol=1e-6)
+    assert float(load("t2")["temperature"]) == 2.0 and float(load("t1")["temperature"]) == 1.0
+    assert not np.array_equal(load("t1")["images"], load("t2")["images"])
+
+    metagan("adapt", f"checkpoint={run}", "class=8", "temperature=0.5", "hydra.run.dir=runs/adapt_t", cwd=work)
+    info = json.loads((work / "runs" / "adapt_t" / "run.json").read_text())
+    assert info["adaptation"]["sample_temperature"] == 0.5
+    metagan("sample", "checkpoint=runs/adapt_t", "n=10", "hydra.run.dir=runs/t_adapted", cwd=work)
+    np.testing.assert_allclose(load("t_adapted")["z"], 0.5 * load("t1")["z"], rtol=1e-6)
+
+
+@pytest.mark.slow
+@SHARES_TRAINED_RUN
+def test_eval_on_validation_classes_measures_them_and_says_so(trained):
+    """eval.classes=validation measures the run's validation class (6) in place of the
+    held-out ones (7, 8, 9), at the temperature asked for, and the report says so."""
+    work, run = trained
+    metagan("eval", f"checkpoint={run}", "eval.classes=validation", "temperature=1.5", "eval.episodes=1",
+            "eval.samples=8", "eval.budgets=[0]", "eval.real_images=40", "eval.evaluator_steps=30",
+            "eval.grid_classes=0", "eval.classification.ways=[2]", "eval.tuning.lrs=[]", "eval.low_data.ks=[]",
+            "eval.baselines.pretrain=off", "eval.baselines.scratch=false", "hydra.run.dir=runs/eval_val", cwd=work)
+    result = json.loads((work / "runs" / "eval_val" / "eval.json").read_text())
+    assert {r["class"] for r in result["records"] if r["stage"] == "generation"} == {"6", "all held-out"}
+    meta = result["metadata"]
+    assert meta["classes_measured"] == "validation" and meta["held_out_classes"] == ["6"]
+    assert meta["evaluated_sample_temperature"] == 1.5
+    report = (work / "runs" / "eval_val" / "report.md").read_text()
+    assert "Measured on the validation classes" in report and "N(0, 1.5^2)" in report
+
+    # a run without validation classes is told how to get some
+    shutil.copytree(run, work / "runs" / "no_validation")
+    info_path = work / "runs" / "no_validation" / "run.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["task"]["validation_classes"] = []
+    info_path.write_text(json.dumps(info))
+    refused = metagan("eval", "checkpoint=runs/no_validation", "eval.classes=validation", cwd=work, check=False)
+    assert refused.returncode == 2 and "the run has no validation classes" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+@pytest.mark.slow
+@SHARES_TRAINED_RUN
 def test_eval_writes_records_for_every_method(trained):
     """A meta-trained (reptile) run beside scratch and copy-the-shots: value records per
     class and pooled, paired verdicts against each baseline, plots."""
@@ -242,6 +291,9 @@ def test_a_conditioned_generator_adapts_to_shots_and_samples_from_them(tmp_path)
     (["adapt"], "checkpoint= is required"),
     (["adapt", "checkpoint=does/not/exist", "class=8"], "no such run dir"),
     (["sample", "checkpoint=."], "not a metagan run dir"),
+    (["sample", "checkpoint=.", "temperature=0"], "temperature must be > 0"),
+    (["eval", "checkpoint=.", "eval.classes=test"], "eval.classes must be one of held_out, validation"),
+    (["compare", "runs=[a,b]", "eval.classes=validation"], "eval.classes=validation is metagan eval's"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
     result = metagan(*args, cwd=tmp_path, check=False)

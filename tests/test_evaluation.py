@@ -260,7 +260,7 @@ def test_baselines_fine_tune_every_parameter_unless_asked_to_adapt_as_the_run(tm
         generation[adapt] = {(r["method"], r["metric"], r["adapt_steps"]): r["value"] for r in result["records"]
                              if r["kind"] == "value" and r["stage"] == "generation" and r["class"] == "all held-out"}
         report = (tmp_path / f"ev_{adapt}" / "report.md").read_text()
-        assert "adapts partially: algo.freeze_d=0, algo.adapt_g=norm |" in report
+        assert "adapts partially: algo.freeze_d=0, algo.adapt_g=norm; draws z ~ N(0, 1^2)" in report
         baselines = "every parameter" if adapt == "all" else "partially: algo.freeze_d=0, algo.adapt_g=norm"
         assert f"adapts {baselines} (eval.baselines.adapt)" in report
     mine = lambda adapt: {k: v for k, v in generation[adapt].items() if k[0] != "scratch"}

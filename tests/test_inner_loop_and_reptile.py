@@ -218,11 +218,12 @@ def test_adapt_steps_default_to_the_runs_own_then_the_algorithms_then_inner_step
 
 
 def test_reptiles_meta_training_ignores_the_adaptation_only_settings():
-    """algo.adapt_g and algo.freeze_d act on adaptation (and MAML's inner loops) only:
-    Reptile meta-trains the same parameters bit for bit with or without them."""
+    """algo.adapt_g and algo.freeze_d act on adaptation (and MAML's inner loops) only,
+    algo.sample_temperature on drawing images to keep: Reptile meta-trains the same
+    parameters bit for bit with or without them."""
     def two_steps(**algo):
         cfg = tiny_config()
         return _after_two_meta_steps(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo)))
     plain = two_steps()
-    for partial in (two_steps(adapt_g="norm"), two_steps(freeze_d=1)):
+    for partial in (two_steps(adapt_g="norm"), two_steps(freeze_d=1), two_steps(sample_temperature=1.5)):
         assert all(np.array_equal(x, y) for x, y in zip(plain, partial))

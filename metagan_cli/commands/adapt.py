@@ -1,7 +1,7 @@
 """`metagan adapt`."""
 import hydra
 
-from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_user_errors, optional_int,
+from metagan_cli.commands.hydra_app import (CONFIG_PATH, VERSION_BASE, reports_user_errors, optional_float, optional_int,
                                             quiet_libraries, required, run_dir)
 
 
@@ -12,8 +12,10 @@ def main(cfg) -> None:
     cls = cfg["class"]   # an id, or a class name such as Greek/character03
     shots, steps = optional_int(cfg, "shots"), optional_int(cfg, "adapt.steps")
     seed = optional_int(cfg, "seed") or 0
+    temperature = optional_float(cfg, "temperature")
     quiet_libraries()
     from metagan_cli.workflows.adapt import adapt
     from metagan_cli.workflows.common import enable_compilation_cache
     enable_compilation_cache()
-    adapt(checkpoint, run_dir(), cls=cls, images_dir=cfg.images, shots=shots, steps=steps, seed=seed)
+    adapt(checkpoint, run_dir(), cls=cls, images_dir=cfg.images, shots=shots, steps=steps, seed=seed,
+          temperature=temperature)

@@ -94,6 +94,17 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def optional_float(cfg: DictConfig, key: str) -> float | None:
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{key} must be a number, got {value!r}")
+    if key in COMMAND_RANGES and value not in COMMAND_RANGES[key]:
+        raise UserError(f"{key} must be {COMMAND_RANGES[key]}, got {value}")
+    return float(value)
+
+
 def optional_int(cfg: DictConfig, key: str) -> int | None:
     value = OmegaConf.select(cfg, key)
     if value is None:

@@ -84,11 +84,14 @@ class Gan:
         with its own key; without augmentation ``x`` itself)."""
         return augment(x, key, self.augment) if self.augment.on else x
 
-    def latents(self, key: jax.Array, n: int) -> jax.Array:
-        return jax.random.normal(key, (n, self.model.z_dim))
+    def latents(self, key: jax.Array, n: int, temperature: float = 1.0) -> jax.Array:
+        """z ~ N(0, temperature^2): training draws at 1; adapt, sample and eval at the
+        run's ``algo.sample_temperature`` (above 1, samples stray farther from the shots)."""
+        return temperature * jax.random.normal(key, (n, self.model.z_dim))
 
-    def sample(self, g_params, key: jax.Array, n: int, shots: jax.Array | None = None) -> jax.Array:
-        return self.generate(g_params, self.latents(key, n), shots)
+    def sample(self, g_params, key: jax.Array, n: int, shots: jax.Array | None = None,
+               temperature: float = 1.0) -> jax.Array:
+        return self.generate(g_params, self.latents(key, n, temperature), shots)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -124,9 +124,9 @@ def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
     return a.model == b.model and a.gan_loss == b.gan_loss and a.augment == b.augment
 
 
-def sample_fn(gan: Gan, n: int):
-    """``sample(g params, key, support) -> n images`` (only a conditioned generator looks
-    at the support)."""
-    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support))
+def sample_fn(gan: Gan, n: int, temperature: float = 1.0):
+    """``sample(g params, key, support) -> n images`` with z ~ N(0, temperature^2) (only a
+    conditioned generator looks at the support)."""
+    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support, temperature))
 
 

@@ -175,7 +175,8 @@ def _setup(meta: dict) -> list:
         "## Set-up", "", "| | |", "| --- | --- |",
         f"| runs ({len(runs)}) | {run_text} |",
         f"| algo, inner steps | {meta['evaluated_algo']}, {meta['run_inner_steps']} |",
-        f"| held-out classes | {len(held)}: {', '.join(map(str, held[:12]))}{' ...' if len(held) > 12 else ''} |",
+        f"| {'measured (validation)' if meta.get('classes_measured') == 'validation' else 'held-out'} classes | "
+        f"{len(held)}: {', '.join(map(str, held[:12]))}{' ...' if len(held) > 12 else ''} |",
         f"| validation classes | {len(meta['validation_classes'])} (never meta-trained on; baseline "
         f"settings were chosen on them, never on held-out classes) |",
         f"| shots K | {meta['shots']} |",
@@ -188,7 +189,8 @@ def _setup(meta: dict) -> list:
         f"{meta['real_images_per_class_min']}) |",
         f"| evaluated method's inner optimiser | {meta['inner_optimiser']['name']} lr "
         f"{meta['inner_optimiser']['lr']:g}, n_critic {meta['inner_optimiser']['n_critic']} (the run's own); "
-        f"adapts {meta.get('evaluated_adapts', 'every parameter')} |",
+        f"adapts {meta.get('evaluated_adapts', 'every parameter')}; draws z ~ N(0, "
+        f"{meta.get('evaluated_sample_temperature', 1.0):g}^2) (the baselines at 1) |",
         f"| baselines' fine-tuning | {'; '.join(tuned) or 'no tuned baseline'}; "
         f"adapts {meta.get('baselines_adapt', 'every parameter')} (eval.baselines.adapt) |",
         f"| pretrain baseline | {_pretrain_text(meta['pretrain_baseline'])} |",
@@ -234,8 +236,13 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
     several = meta["over_seeds"] is not None
     base = path.parent
     rel = lambda p: Path(p).relative_to(base).as_posix()
+    validation = meta.get("classes_measured") == "validation"
     lines = [f"# metagan eval: {meta['evaluated_algo']} against the baselines on {meta['task']}'s "
-             f"held-out classes, {meta['shots']} shots", ""]
+             f"{'validation' if validation else 'held-out'} classes, {meta['shots']} shots", ""]
+    if validation:
+        lines += ["**Measured on the validation classes (eval.classes=validation)**, to choose a setting: "
+                  "below, \"held-out\" means these validation classes. Not a result; the same eval "
+                  "without eval.classes=validation measures the held-out classes.", ""]
     lines += [
         "**These figures are not Inception-FID.** KID, FID, diversity and memorisation are computed "
         f"in the feature space of metagan's own evaluator network `{ev['id']}` (version "

@@ -17,7 +17,7 @@ from metagan_cli.errors import UserError
 from metagan_cli.runs import images
 from metagan_cli.runs.checkpoints import Checkpoints
 from metagan_cli.runs.run_dir import write_run_info
-from metagan_cli.workflows.common import adapted_state_like, check_arguments, load_run
+from metagan_cli.workflows.common import adapted_state_like, check_arguments, load_run, with_sample_temperature
 
 log = logging.getLogger("metagan")
 GRID_SAMPLES = 32
@@ -52,12 +52,15 @@ def folder_support(cfg, path: str, shots: int | None) -> np.ndarray:
 
 def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
           images_dir: str | None = None, shots: int | None = None,
-          steps: int | None = None, seed: int = 0) -> dict:
-    """Adapts into ``out_dir``; returns a summary (also written to run.json)."""
+          steps: int | None = None, seed: int = 0, temperature: float | None = None) -> dict:
+    """Adapts into ``out_dir``; returns a summary (also written to run.json).  The grid's
+    z, and later ``metagan sample`` of the adapt dir, at ``temperature`` (None: the run's
+    ``algo.sample_temperature``)."""
     if (cls is None) == (images_dir is None):
         raise UserError("give exactly one of class=N (a class of the task) or images=DIR")
-    check_arguments(shots=shots, adapt_steps=steps, seed=seed)
+    check_arguments(shots=shots, adapt_steps=steps, seed=seed, temperature=temperature)
     source_dir, info, cfg, gan, params = load_run(checkpoint)
+    cfg = with_sample_temperature(cfg, temperature)
     steps = algorithm(cfg).default_adapt_steps(cfg) if steps is None else steps
     if cls is not None:
         cls, support = class_support(cfg, cls, shots or cfg.shots, seed)
@@ -71,7 +74,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
 
     out_dir = Path(out_dir)
     Checkpoints(out_dir).save(steps, adapted_state_like(adapted, support if gan.conditioned else None))
-    z = gan.latents(jax.random.fold_in(root_key(seed), SAMPLE_STREAM), GRID_SAMPLES)
+    z = gan.latents(jax.random.fold_in(root_key(seed), SAMPLE_STREAM), GRID_SAMPLES, cfg.algo.sample_temperature)
     before, after = gan.generate(params["g"], z, support), gan.generate(adapted["g"], z, support)
     images.save_labelled_rows(out_dir / "adapt_grid.png", [
         (f"support ({len(support)} shots)", support),
@@ -80,6 +83,7 @@ def adapt(checkpoint: str, out_dir: str | Path, cls: int | str | None = None,
     summary = {"source": str(checkpoint),
                "class": cls, "images": images_dir,
                "shots": int(len(support)), "adapt_steps": steps, "seed": seed,
+               "sample_temperature": cfg.algo.sample_temperature,
                "final_d_loss": float(losses[-1, 0]) if steps else None,
                "final_g_loss": float(losses[-1, 1]) if steps else None}
     write_run_info(out_dir, "adapted", cfg, adaptation=summary)

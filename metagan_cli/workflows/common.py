@@ -1,6 +1,7 @@
 """Pieces the workflows share: the JAX runtime, and loading parameters from a run dir."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def check_arguments(**values) -> None:
         check_ranges({k.replace("_", "."): v for k, v in values.items()}, COMMAND_RANGES)
     except ConfigError as err:
         raise UserError(str(err)) from None
+
+
+def with_sample_temperature(cfg: MetaLearnConfig, temperature: float | None) -> MetaLearnConfig:
+    """The run's config with a command's ``temperature=`` as its ``algo.sample_temperature``
+    (None: the run's own)."""
+    if temperature is None:
+        return cfg
+    return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, sample_temperature=temperature))
 
 
 def enable_compilation_cache() -> None:

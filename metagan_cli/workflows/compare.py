@@ -96,18 +96,24 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     if ev.low_data.choose_budget:
         raise UserError("eval.low_data.choose_budget is metagan eval's; compare reads each method at "
                         "adapt's default budget, or eval.low_data.budget=N for all (choose N with eval)")
+    if ev.classes != "held_out":
+        raise UserError("eval.classes=validation is metagan eval's (to choose a setting); compare "
+                        "measures the held-out classes")
     methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots
     check_arguments(shots=shots, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data, evaluator, reference = held_out_data(cfg, shots, ev)
-    names, test_classes = data.class_names, tuple(cfg.task.test_classes)
+    test_classes = tuple(cfg.task.test_classes)
+    data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
+    names = data.class_names
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated)
     for m in methods:
         gan = Gan.of(m.cfg)
-        m.trajectory, m.sample = Trajectory(m.cfg, gan, ev.chunk), sample_fn(gan, most)
+        # each run draws at its own temperature, as adapt and sample do
+        m.trajectory = Trajectory(m.cfg, gan, ev.chunk)
+        m.sample = sample_fn(gan, most, m.cfg.algo.sample_temperature)
     ctx = P.Context(data.pixels, data.labels, names, evaluator, methods[0].sample,
                     jax.random.fold_in(root_key(seed), EVAL_STREAM), reference)
     budgets = sorted(set(ev.budgets) | {m.budget for m in methods})

@@ -265,18 +265,19 @@ class _DaganBaseline:
         return self._loaded[path]
 
 
-def held_out_data(cfg: MetaLearnConfig, shots: int, ev: EvalConfig):
+def held_out_data(cfg: MetaLearnConfig, shots: int, ev: EvalConfig, measured):
     """The run's task data (its own split, from run.json, not whatever the task config
-    resolves to today), checked for enough images per held-out class; the evaluator
+    resolves to today), checked for enough images per ``measured`` class; the evaluator
     network trained on its meta-train classes; the reference classifier where fair."""
     data = load_task(cfg)
     task = cfg.task
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
     needed = shots + max(shots, 2)
-    short = [c for c in task.test_classes if counts[c] < needed]
+    short = [c for c in measured if counts[c] < needed]
     if short:
-        raise UserError(f"held-out class {names[short[0]]} has {counts[short[0]]} images but eval "
+        kind = "validation" if ev.classes == "validation" else "held-out"
+        raise UserError(f"{kind} class {names[short[0]]} has {counts[short[0]]} images but eval "
                         f"with shots={shots} needs {needed} (the shots, and at least as many unseen "
                         f"images to compare with); lower shots=")
     evaluator = load_or_train(data.pixels, data.labels, names, tuple(task.train_classes),
@@ -294,8 +295,10 @@ def held_out_data(cfg: MetaLearnConfig, shots: int, ev: EvalConfig):
 
 
 def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
-             shots: int | None = None, extra_budget: int | None = None, seed: int = 0) -> dict:
-    """Runs the protocol and writes eval.json, eval.csv, plots, grids and report.md."""
+             shots: int | None = None, extra_budget: int | None = None, seed: int = 0,
+             temperature: float | None = None) -> dict:
+    """Runs the protocol and writes eval.json, eval.csv, plots, grids and report.md; the
+    evaluated run draws z at ``temperature`` (None: its ``algo.sample_temperature``)."""
     t0 = time.perf_counter()
     try:
         ev = eval_config(eval_values)
@@ -308,15 +311,22 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated, ev.tuning.samples)
     dagan = _DaganBaseline(ev.baselines.dagan, most, ev.chunk)
     shots = cfg.shots if shots is None else shots
-    check_arguments(shots=shots, adapt_steps=extra_budget, seed=seed)
+    check_arguments(shots=shots, adapt_steps=extra_budget, seed=seed, temperature=temperature)
     budgets = sorted(set(ev.budgets) | ({extra_budget} if extra_budget is not None else set()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    data, evaluator, reference = held_out_data(cfg, shots, ev)
     task = cfg.task
-    train_classes, test_classes = tuple(task.train_classes), tuple(task.test_classes)
     validation = tuple(task.validation_classes)
+    # eval.classes=validation measures the validation classes in place of the held-out ones,
+    # to choose a setting (temperature=, a budget) without a look at a held-out class
+    if ev.classes == "validation" and not validation:
+        raise UserError("eval.classes=validation: the run has no validation classes; meta-train with "
+                        "task.validation_classes=[...] or task.validation_fraction above 0")
+    train_classes = tuple(task.train_classes)
+    test_classes = validation if ev.classes == "validation" else tuple(task.test_classes)
+    data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
+    temperature = cfg.algo.sample_temperature if temperature is None else temperature
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
 
@@ -370,13 +380,15 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         optim = chosen_optim[name]
         return trajectory_for(optim), optim
 
+    # the evaluated run draws at its temperature; the baselines (other GANs) at 1
+    evaluated_sample = None if temperature == 1.0 else sample_fn(gan, most, temperature)
     per_run, run_info, grids, chosen_budgets = [], [], {}, {}
     units = len(test_classes) * ev.episodes
     progress = Progress(len(runs) * units, desc="eval", unit="episode", log_every=max(1, units // 4))
     for i, run in enumerate(runs):
         methods = [P.Method(evaluated, lambda key, p=run.params: p, own, None,
                             {"optimiser": _optim_text(cfg.inner_optim), "from": "the run's own inner loop"},
-                            budget=own_budget.get(evaluated))]
+                            budget=own_budget.get(evaluated), sample=evaluated_sample)]
         info = {"run_dir": str(run.run_dir), "seed": run.cfg.seed, "checkpoint_step": run.step,
                 "train_steps": run.cfg.train.steps}
         if with_pretrain:
@@ -432,6 +444,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "methods": run_info[0]["methods"], "runs": run_info, "over_seeds": over_seeds,
         "run_train_steps": cfg.train.steps, "run_checkpoint_step": runs[0].step,
         "run_inner_steps": cfg.algo.inner_steps,
+        "classes_measured": ev.classes,
         "held_out_classes": [names[c] for c in test_classes],
         "validation_classes": [names[c] for c in validation],
         "meta_train_classes": len(train_classes), "seed": seed, "shots": shots, "budgets": budgets,
@@ -467,6 +480,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
         "scratch_baseline": ("a fresh random initialisation per episode" if with_scratch else
                              "the evaluated run is itself algo=scratch" if cfg.algo.name == SCRATCH_ALGORITHM.name else None),
         "inner_optimiser": {**_optim_text(cfg.inner_optim), "n_critic": cfg.algo.n_critic},
+        "evaluated_sample_temperature": temperature,
         "evaluated_adapts": Freezing.of(cfg.algo).describe(), "baselines_adapt": Freezing.of(baseline_cfg.algo).describe(),
         "versions": _versions(), "time_s": round(elapsed, 1)}
     result = {"records": records, "metadata": metadata}

@@ -30,7 +30,7 @@ class TrainingGrid:
         self.names = class_names
         self.shots = [sample_from_class(jax.random.fold_in(shot_key, c), data, c, cfg.shots)
                       for c in self.classes]
-        self.init_z = gan.latents(z_key, 2 * COLUMNS)
+        self.init_z = gan.latents(z_key, 2 * COLUMNS, cfg.algo.sample_temperature)   # as adapt draws
         self.adapted_z = self.init_z[:max(COLUMNS - cfg.shots, 1)]
         self.adapt_key = adapt_key
         self.steps = algorithm(cfg).default_adapt_steps(cfg)    # as adapt would (algo=dagan: 0)
