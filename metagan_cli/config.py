@@ -478,7 +478,7 @@ EVAL_RANGES: dict[str, Range] = {
 # The numeric keys of adapt, sample, eval and compare themselves (their eval.* keys above).
 COMMAND_RANGES: dict[str, Range] = {
     "seed": META_TRAIN_RANGES["seed"], "shots": META_TRAIN_RANGES["shots"], "adapt.steps": _STEPS,
-    "n": Range(1, 1_000_000), "temperature": Range(0.0, 100.0, open_low=True),
+    "n": Range(1, 1_000_000), "temperature": META_TRAIN_RANGES["algo.sample_temperature"],
 }
 DISTRIBUTED_RANGES: dict[str, Range] = {
     "distributed.cpu_devices": Range(1, 4096), "distributed.num_processes": Range(1, 1_000_000),

@@ -94,23 +94,23 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def optional_float(cfg: DictConfig, key: str) -> float | None:
-    value = OmegaConf.select(cfg, key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{key} must be a number, got {value!r}")
-    if key in COMMAND_RANGES and value not in COMMAND_RANGES[key]:
-        raise UserError(f"{key} must be {COMMAND_RANGES[key]}, got {value}")
-    return float(value)
-
-
 def optional_int(cfg: DictConfig, key: str) -> int | None:
+    return _optional_number(cfg, key, (int,), "an integer")
+
+
+def optional_float(cfg: DictConfig, key: str) -> float | None:
+    value = _optional_number(cfg, key, (int, float), "a number")
+    return None if value is None else float(value)
+
+
+def _optional_number(cfg: DictConfig, key: str, types: tuple, noun: str):
+    """``key``'s value (None if unset), refused in one line unless of ``types`` (never a
+    bool) and within its COMMAND_RANGES range."""
     value = OmegaConf.select(cfg, key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{key} must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise UserError(f"{key} must be {noun}, got {value!r}")
     if key in COMMAND_RANGES and value not in COMMAND_RANGES[key]:
         raise UserError(f"{key} must be {COMMAND_RANGES[key]}, got {value}")
     return value

@@ -110,9 +110,10 @@ def pretrain_config(cfg: MetaLearnConfig, steps: int) -> MetaLearnConfig:
 
 
 def with_full_adaptation(cfg: MetaLearnConfig) -> MetaLearnConfig:
-    """``cfg`` adapting every parameter (no FreezeD, no partial generator adaptation)."""
+    """``cfg`` adapting every parameter: its algo with Freezing's defaults (no FreezeD, no
+    partial generator adaptation)."""
     import dataclasses
-    return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, freeze_d=0, adapt_g="all"))
+    return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **dataclasses.asdict(Freezing())))
 
 
 def with_inner_optimiser(cfg: MetaLearnConfig, optim) -> MetaLearnConfig:
