@@ -215,7 +215,9 @@ def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(t
                if r["kind"] == "paired" and (r["method"], r["baseline"]) == ("reptile", "dagan")}
     assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
     assert any(stage == "classification" for stage, _ in between)
-    assert (out / "plane.png").is_file() and "Paired verdicts" in (out / "compare.md").read_text()
+    assert [m["sample_temperature"] for m in result["metadata"]["methods"]] == [1.0, 1.0]
+    report = (out / "compare.md").read_text()
+    assert (out / "plane.png").is_file() and "Paired verdicts" in report and "| 0 steps | N(0, 1^2) |" in report
 
     # docs/results.md's table from this compare.json: one row per method at its own budget
     table = subprocess.run([sys.executable, str(REPO / "scripts" / "results_table.py"), "--table", str(work)],
