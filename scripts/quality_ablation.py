@@ -51,6 +51,7 @@ ROWS = {
     # a generator that deforms its shot (model=warp), meta-trained by Reptile
     "warp": ["model=warp"],
     "warp_mode_seeking": ["model=warp", "gan_loss.mode_seeking=1.0"],
+    "warp_adapt_g_norm": ["model=warp", "algo.adapt_g=norm"],   # the Omniglot and MNIST presets' adaptation
     "fomaml_conditioned_mode_seeking": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0"],
     "fomaml_conditioned_mode_seeking_mmd": ["algo=fomaml", "model=conditioned", "gan_loss.mode_seeking=1.0",
                                             "algo.outer_mmd=4.0"],
@@ -60,7 +61,7 @@ ROWS = {
 # baselines are the named row's, bit for bit, so they are read from its eval dir
 # (eval.baselines.pretrain matched by seed) instead of trained again (12 of a row's 15 eval minutes).
 # (The pretrain baseline takes the row's model, loss and augmentation, not its algorithm.)
-SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline",
+SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline", "warp_adapt_g_norm": "warp",
                     "conditioned_mode_seeking_adapt_g_norm": "conditioned_mode_seeking",
                     "fomaml_conditioned_mode_seeking": "conditioned_mode_seeking",
                     "fomaml_conditioned_mode_seeking_mmd": "conditioned_mode_seeking"}

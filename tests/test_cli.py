@@ -175,9 +175,9 @@ def test_eval_writes_records_for_every_method(trained):
 def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(trained):
     """algo=dagan trains its pair model; adapt follows the shots without fine-tuning by
     default; its run is one more method in a meta-learner's eval, with its own sampler;
-    compare puts both side by side."""
+    compare puts both side by side, each drawing z at its own run's temperature."""
     work, run = trained
-    metagan("meta-train", *TINY, "algo=dagan", "hydra.run.dir=runs/dagan", cwd=work)
+    metagan("meta-train", *TINY, "algo=dagan", "algo.sample_temperature=1.5", "hydra.run.dir=runs/dagan", cwd=work)
     info = json.loads((work / "runs" / "dagan" / "run.json").read_text())["config"]
     assert (info["algo"]["name"], info["model"]["arch"]) == ("dagan", "dagan")
     metagan("adapt", "checkpoint=runs/dagan", "class=8", "hydra.run.dir=runs/dagan_adapt", cwd=work)
@@ -215,7 +215,10 @@ def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(t
                if r["kind"] == "paired" and (r["method"], r["baseline"]) == ("reptile", "dagan")}
     assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
     assert any(stage == "classification" for stage, _ in between)
-    assert (out / "plane.png").is_file() and "Paired verdicts" in (out / "compare.md").read_text()
+    assert [m["sample_temperature"] for m in result["metadata"]["methods"]] == [1.0, 1.5]
+    report = (out / "compare.md").read_text()
+    assert (out / "plane.png").is_file() and "Paired verdicts" in report
+    assert "| 2 steps | N(0, 1^2) |" in report and "| 0 steps | N(0, 1.5^2) |" in report
 
     # docs/results.md's table from this compare.json: one row per method at its own budget
     table = subprocess.run([sys.executable, str(REPO / "scripts" / "results_table.py"), "--table", str(work)],

@@ -133,3 +133,7 @@ def test_each_experiment_preset_composes_validates_and_can_be_overridden():
         warp = meta_learn_config(compose(config_name="meta_train", overrides=["experiment=omniglot_warp"]))
         assert (warp.model.arch, warp.task.source, warp.train.steps, warp.algo.adapt_steps, warp.algo.adapt_g) == (
             "warp", "folder", 1500, 0, "norm")
+        mnist = meta_learn_config(compose(config_name="meta_train", overrides=["experiment=mnist_warp"]))
+        assert (mnist.model.arch, mnist.task.name, mnist.task.split, mnist.train.steps, mnist.algo.adapt_steps,
+                mnist.algo.adapt_g, mnist.algo.sample_temperature) == (
+            "warp", "fewshot_mnist", "mnist_holdout_789_val56", 500, None, "norm", 1.0)

@@ -78,10 +78,11 @@ def markdown(result: dict, plane: Path, grids: dict) -> str:
              f"Figures: {run}; ± is the {meta['statistics']['interval']}; paired: "
              f"{meta['statistics']['paired']}. Every method of a seed saw the same support sets, "
              f"episodes and classifier seeds.", "",
-             "| method | algo | model | runs (one per seed) | low-data budget |", "| --- | --- | --- | --- | --- |"]
+             "| method | algo | model | runs (one per seed) | low-data budget | z drawn from |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for m in meta["methods"]:
         lines.append(f"| {m['label']} | {m['algo']} | {m['model']} | {len(m['run_dirs'])} | "
-                     f"{m['low_data_budget']} steps |")
+                     f"{m['low_data_budget']} steps | N(0, {m.get('sample_temperature', 1.0):g}^2) |")
     values, paired = value_records(records, run), paired_records(records, run)
     lines += ["", "## Generation", "",
               "Each method at its low-data budget and after the largest budget.", "",

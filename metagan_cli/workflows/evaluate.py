@@ -41,7 +41,7 @@ from metagan_cli.evaluation.methods import (COPY, PRETRAIN, SCRATCH, Trajectory,
 from metagan_cli.evaluation.evaluator import load_or_train
 from metagan_cli.runs.progress import Progress
 from metagan_cli.runs.run_dir import RUN_FILE, read_run_info
-from metagan_cli.workflows.common import check_arguments, load_run
+from metagan_cli.workflows.common import check_arguments, load_run, with_sample_temperature
 
 log = logging.getLogger("metagan")
 # tasks with few classes and many images each, where a pixel SVM is a fair judge
@@ -326,7 +326,7 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
     train_classes = tuple(task.train_classes)
     test_classes = validation if ev.classes == "validation" else tuple(task.test_classes)
     data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
-    temperature = cfg.algo.sample_temperature if temperature is None else temperature
+    temperature = with_sample_temperature(cfg, temperature).algo.sample_temperature
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names))
 
