@@ -60,7 +60,8 @@ ROWS = {
 # levers that act only where a GAN adapts, and the meta-learning algorithm): their pretrain
 # baselines are the named row's, bit for bit, so they are read from its eval dir
 # (eval.baselines.pretrain matched by seed) instead of trained again (12 of a row's 15 eval minutes).
-# (The pretrain baseline takes the row's model, loss and augmentation, not its algorithm.)
+# (The pretrain baseline takes the row's model, loss and augmentation, not its algorithm;
+# tests/test_quality_ablation.py checks that each pair's pretrain configs agree.)
 SAME_PRETRAIN_AS = {"freeze_d": "baseline", "adapt_g_norm": "baseline", "warp_adapt_g_norm": "warp",
                     "conditioned_mode_seeking_adapt_g_norm": "conditioned_mode_seeking",
                     "fomaml_conditioned_mode_seeking": "conditioned_mode_seeking",

@@ -217,13 +217,15 @@ def test_adapt_steps_default_to_the_runs_own_then_the_algorithms_then_inner_step
     assert algorithm(dagan).default_adapt_steps(dagan) == 0
 
 
-def test_reptiles_meta_training_ignores_the_adaptation_only_settings():
+@pytest.mark.parametrize("name", ["reptile", "pretrain"])
+def test_meta_training_ignores_the_adaptation_only_settings(name):
     """algo.adapt_g and algo.freeze_d act on adaptation (and MAML's inner loops) only,
-    algo.sample_temperature on drawing images to keep: Reptile meta-trains the same
-    parameters bit for bit with or without them."""
+    algo.sample_temperature on drawing images to keep: Reptile meta-trains, and pretrain
+    trains, the same parameters bit for bit with or without them (which is why the
+    quality ablation's rows that differ only in them share one pretrain baseline)."""
     def two_steps(**algo):
         cfg = tiny_config()
-        return _after_two_meta_steps(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, **algo)))
+        return _after_two_meta_steps(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, name=name, **algo)))
     plain = two_steps()
     for partial in (two_steps(adapt_g="norm"), two_steps(freeze_d=1), two_steps(sample_temperature=1.5)):
         assert all(np.array_equal(x, y) for x, y in zip(plain, partial))
