@@ -36,7 +36,7 @@ def write_eval(where: Path, generated: int, mixed_minus_augmentation: float) -> 
     (where / "eval.json").write_text(json.dumps({"records": records, "metadata": meta}))
 
 
-def test_reads_each_evals_over_seeds_rows_and_their_pairs(tmp_path, capsys):
+def test_reads_each_evals_over_seeds_rows_and_their_pairs(tmp_path):
     write_eval(tmp_path / "sweep" / "0", 50, -1.0)
     write_eval(tmp_path / "sweep" / "1", 100, 2.5)
     rows = [r for p in low_data_table.eval_files([tmp_path / "sweep"]) for r in low_data_table.rows_of(p)]
