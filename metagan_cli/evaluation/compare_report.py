@@ -71,8 +71,14 @@ def markdown(result: dict, plane: Path, grids: dict) -> str:
     records, meta = result["records"], result["metadata"]
     run = headline(meta)
     labels = [m["label"] for m in meta["methods"]]
-    lines = [f"# metagan compare: {meta['task']}, {meta['shots']} shots", "",
-             f"Held out: {', '.join(meta['held_out_classes'][:12])}"
+    validation = meta.get("classes_measured") == "validation"
+    lines = [f"# metagan compare: {meta['task']}, {meta['shots']} shots"
+             f"{', validation classes' if validation else ''}", ""]
+    if validation:
+        lines += ["**Measured on the validation classes (eval.classes=validation)**, to choose between "
+                  "the methods: below, \"held-out\" means these validation classes. Not a result; the "
+                  "same compare without eval.classes=validation measures the held-out classes.", ""]
+    lines += [f"{'Validation' if validation else 'Held out'}: {', '.join(meta['held_out_classes'][:12])}"
              f"{' ...' if len(meta['held_out_classes']) > 12 else ''} "
              f"({len(meta['held_out_classes'])} classes, {meta['episodes_per_class']} support sets each). "
              f"Figures: {run}; ± is the {meta['statistics']['interval']}; paired: "

@@ -30,7 +30,8 @@ from metagan_cli.evaluation import summary
 from metagan_cli.evaluation.methods import COPY, Trajectory, sample_fn
 from metagan_cli.runs.progress import Progress
 from metagan_cli.workflows.common import check_arguments
-from metagan_cli.workflows.evaluate import _optim_text, _versions, held_out_data, load_runs, split_difference
+from metagan_cli.workflows.evaluate import (_optim_text, _versions, held_out_data, load_runs, measured_classes,
+                                             split_difference)
 
 log = logging.getLogger("metagan")
 
@@ -96,16 +97,15 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     if ev.low_data.choose_budget:
         raise UserError("eval.low_data.choose_budget is metagan eval's; compare reads each method at "
                         "adapt's default budget, or eval.low_data.budget=N for all (choose N with eval)")
-    if ev.classes != "held_out":
-        raise UserError("eval.classes=validation is metagan eval's (to choose a setting); compare "
-                        "measures the held-out classes")
     methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots
     check_arguments(shots=shots, seed=seed)
+    # eval.classes=validation: choose between methods (a lever on or off) on the
+    # validation classes, paired, before any of them is measured on held-out classes
+    test_classes = measured_classes(cfg, ev.classes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    test_classes = tuple(cfg.task.test_classes)
     data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
     names = data.class_names
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated)
@@ -158,7 +158,8 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
                      "inner_optimiser": _optim_text(m.cfg.inner_optim),
                      "sample_temperature": m.cfg.algo.sample_temperature} for m in methods],
         "pairs": pairs, "budgets": budgets, "classification_budgets": class_budgets,
-        "held_out_classes": [names[c] for c in test_classes], "episodes_per_class": ev.episodes,
+        "held_out_classes": [names[c] for c in test_classes], "classes_measured": ev.classes,
+        "episodes_per_class": ev.episodes,
         "samples_per_episode": ev.samples,
         "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
                      "classifier_seeds": ev.low_data.seeds},
