@@ -10,7 +10,7 @@ from metagan_cli.evaluation import metrics as M
 from metagan_cli.evaluation.methods import COPY
 from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD, augmented_row, mixed_row
 from metagan_cli.evaluation.report import (F2GAN_TABLE, _fmt, _fmt_paired, paired_records, value_records, save_grids,
-                                           write_csv)
+                                           validation_note, write_csv)
 from metagan_cli.runs.run_dir import write_json_atomic
 
 GENERATION_METRICS = ("recognisability", "recognisability_reference", "diversity", "memorisation", "kid")
@@ -75,9 +75,7 @@ def markdown(result: dict, plane: Path, grids: dict) -> str:
     lines = [f"# metagan compare: {meta['task']}, {meta['shots']} shots"
              f"{', validation classes' if validation else ''}", ""]
     if validation:
-        lines += ["**Measured on the validation classes (eval.classes=validation)**, to choose between "
-                  "the methods: below, \"held-out\" means these validation classes. Not a result; the "
-                  "same compare without eval.classes=validation measures the held-out classes.", ""]
+        lines += validation_note("compare", "choose between the methods")
     lines += [f"{'Validation' if validation else 'Held out'}: {', '.join(meta['held_out_classes'][:12])}"
              f"{' ...' if len(meta['held_out_classes']) > 12 else ''} "
              f"({len(meta['held_out_classes'])} classes, {meta['episodes_per_class']} support sets each). "
