@@ -442,7 +442,7 @@ class LowDataConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     classes: str = "held_out"         # held_out | validation: the classes measured; validation (never meta-trained on) is for
-                                      # choosing a setting (temperature=, a budget) without looking at held-out classes, not a result
+                                      # choosing a setting (temperature=, a budget; with compare, a method) without looking at held-out classes, not a result
     budgets: tuple[int, ...] = (0, 1, 5, 10, 50, 100)   # adaptation steps at which every method is read off
     episodes: int = 2                 # support sets per held-out class (each adapts every method once)
     samples: int = 64                 # generated images per episode, method and budget

@@ -206,7 +206,8 @@ def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(t
             "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30", "eval.grid_classes=1",
             "eval.classification.episodes=2", "eval.classification.ways=[2]",
             "eval.classification.generated_per_class=4", "eval.low_data.ks=[1]", "eval.low_data.seeds=2",
-            "eval.low_data.generated=4", "eval.low_data.classifier_steps=20", "hydra.run.dir=runs/compare", cwd=work)
+            "eval.low_data.generated=4", "eval.low_data.classifier_steps=20", "eval.low_data.mix_augmented=true",
+            "hydra.run.dir=runs/compare", cwd=work)
     out = work / "runs" / "compare"
     result = json.loads((out / "compare.json").read_text())
     assert [m["label"] for m in result["metadata"]["methods"]] == ["reptile", "dagan"]
@@ -215,10 +216,30 @@ def test_a_dagan_run_generates_from_shots_joins_another_runs_eval_and_compares(t
                if r["kind"] == "paired" and (r["method"], r["baseline"]) == ("reptile", "dagan")}
     assert ("generation", "recognisability") in between and ("low_data", "low_data_k1") in between
     assert any(stage == "classification" for stage, _ in between)
+    # each method's images, and half of them beside half augmentation's, against augmentation
+    # and (the half-and-half rows) against each other
+    low_data = {(r["method"], r["baseline"]) for r in result["records"]
+                if r["kind"] == "paired" and r["metric"] == "low_data_k1"}
+    half = "half {}, half traditional augmentation"
+    assert {("reptile", "traditional augmentation"), ("dagan", "traditional augmentation"),
+            (half.format("reptile"), "traditional augmentation"),
+            (half.format("reptile"), half.format("dagan"))} <= low_data
     assert [m["sample_temperature"] for m in result["metadata"]["methods"]] == [1.0, 1.5]
     report = (out / "compare.md").read_text()
     assert (out / "plane.png").is_file() and "Paired verdicts" in report
     assert "| 2 steps | N(0, 1^2) |" in report and "| 0 steps | N(0, 1.5^2) |" in report
+    assert f"| {half.format('dagan')} | " in report and "minus augmentation" in report
+    assert f"- {half.format('reptile')} minus {half.format('dagan')}, k = 1: " in report
+
+    # on the validation classes (to choose between them): class 6 in place of the held-out ones
+    metagan("compare", f"runs=[{run},runs/dagan]", "eval.classes=validation", "eval.episodes=1", "eval.samples=8",
+            "eval.budgets=[0]", "eval.chunk=2", "eval.real_images=40", "eval.evaluator_steps=30",
+            "eval.grid_classes=0", "eval.classification.ways=[2]", "eval.low_data.ks=[]",
+            "hydra.run.dir=runs/compare_validation", cwd=work)
+    validation = json.loads((work / "runs" / "compare_validation" / "compare.json").read_text())["metadata"]
+    assert validation["classes_measured"] == "validation" and validation["held_out_classes"] == ["6"]
+    assert result["metadata"]["classes_measured"] == "held_out" and "6" not in result["metadata"]["held_out_classes"]
+    assert "Measured on the validation classes" in (work / "runs" / "compare_validation" / "compare.md").read_text()
 
     # docs/results.md's table from this compare.json: one row per method at its own budget
     table = subprocess.run([sys.executable, str(REPO / "scripts" / "results_table.py"), "--table", str(work)],
@@ -296,7 +317,7 @@ def test_a_conditioned_generator_adapts_to_shots_and_samples_from_them(tmp_path)
     (["sample", "checkpoint=."], "not a metagan run dir"),
     (["sample", "checkpoint=.", "temperature=0"], "temperature must be > 0"),
     (["eval", "checkpoint=.", "eval.classes=test"], "eval.classes must be one of held_out, validation"),
-    (["compare", "runs=[a,b]", "eval.classes=validation"], "eval.classes=validation is metagan eval's"),
+    (["compare", "runs=[a,b]", "eval.low_data.choose_budget=[0,1]"], "eval.low_data.choose_budget is metagan eval's"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, message):
     result = metagan(*args, cwd=tmp_path, check=False)

@@ -57,3 +57,18 @@ def test_runs_of_another_split_or_other_seeds_are_refused(two_methods):
         load_methods([str(two_methods / "reptile"), str(other_seed)])
     with pytest.raises(UserError, match="two methods or more"):
         load_methods([str(two_methods / "reptile")])
+
+
+def test_each_methods_rows_face_augmentation_and_each_other():
+    from metagan_cli.workflows.compare import low_data_row_pairs
+    aug = "traditional augmentation"
+    assert low_data_row_pairs(["a", "b"], [], []) == [("a", aug), ("b", aug)]
+    pairs = low_data_row_pairs(["a", "b", "c"], [], ["a", "b", "c"])
+    half = "half {}, half traditional augmentation".format
+    assert [p for p in pairs if p[1] == aug] == [("a", aug), ("b", aug), ("c", aug),
+                                                  (half("a"), aug), (half("b"), aug), (half("c"), aug)]
+    assert [p for p in pairs if p[1] != aug] == [(half("a"), half("b")), (half("a"), half("c")),
+                                                  (half("b"), half("c"))]
+    once = low_data_row_pairs(["a", "b"], ["a", "b"], [])
+    assert ("a + traditional augmentation", "b + traditional augmentation") in once
+    assert ("b + traditional augmentation", aug) in once

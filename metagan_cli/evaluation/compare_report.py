@@ -8,9 +8,9 @@ from pathlib import Path
 
 from metagan_cli.evaluation import metrics as M
 from metagan_cli.evaluation.methods import COPY
-from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD
+from metagan_cli.evaluation.protocol import AUGMENTED, REAL_ONLY, STANDARD, augmented_row, mixed_row
 from metagan_cli.evaluation.report import (F2GAN_TABLE, _fmt, _fmt_paired, paired_records, value_records, save_grids,
-                                           write_csv)
+                                           validation_note, write_csv)
 from metagan_cli.runs.run_dir import write_json_atomic
 
 GENERATION_METRICS = ("recognisability", "recognisability_reference", "diversity", "memorisation", "kid")
@@ -71,8 +71,12 @@ def markdown(result: dict, plane: Path, grids: dict) -> str:
     records, meta = result["records"], result["metadata"]
     run = headline(meta)
     labels = [m["label"] for m in meta["methods"]]
-    lines = [f"# metagan compare: {meta['task']}, {meta['shots']} shots", "",
-             f"Held out: {', '.join(meta['held_out_classes'][:12])}"
+    validation = meta.get("classes_measured") == "validation"
+    lines = [f"# metagan compare: {meta['task']}, {meta['shots']} shots"
+             f"{', validation classes' if validation else ''}", ""]
+    if validation:
+        lines += validation_note("compare", "choose between the methods")
+    lines += [f"{'Validation' if validation else 'Held out'}: {', '.join(meta['held_out_classes'][:12])}"
              f"{' ...' if len(meta['held_out_classes']) > 12 else ''} "
              f"({len(meta['held_out_classes'])} classes, {meta['episodes_per_class']} support sets each). "
              f"Figures: {run}; ± is the {meta['statistics']['interval']}; paired: "
@@ -115,17 +119,25 @@ def _low_data(values, paired, meta, labels) -> list:
              f"Per held-out class the first k real images, plus M = {meta['low_data']['generated']} images "
              f"from each method (made from the first {meta['shots']}), train a classifier from scratch; "
              f"{meta['low_data']['classifier_seeds']} classifier seeds. Accuracy in %, gain over Standard "
-             f"in points.", "",
-             "| row | " + " | ".join(f"k = {k}: accuracy | gain" for k in ks) + " |",
-             "| --- |" + " --- | --- |" * len(ks)]
-    for row in [STANDARD, AUGMENTED, *labels, COPY]:
+             f"and difference from traditional augmentation in points (paired, Holm-adjusted verdict).", "",
+             "| row | " + " | ".join(f"k = {k}: accuracy | gain | minus augmentation" for k in ks) + " |",
+             "| --- |" + " --- | --- | --- |" * len(ks)]
+    derived = [row(label) for row in (augmented_row, mixed_row) for label in labels]
+    for row in [STANDARD, AUGMENTED, *labels, *derived, COPY]:
         if not any((row, f"low_data_k{k}", None) in values for k in ks):
             continue
         cells = []
         for k in ks:
             gain = paired.get((row, STANDARD, f"low_data_k{k}", None))
-            cells += [_fmt(values.get((row, f"low_data_k{k}", None))), _fmt_paired(gain) if gain else ""]
+            above = paired.get((row, AUGMENTED, f"low_data_k{k}", None))
+            cells += [_fmt(values.get((row, f"low_data_k{k}", None))), _fmt_paired(gain) if gain else "",
+                      _fmt_paired(above) if above else ""]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    between = [(a, b) for a, b in meta.get("low_data_row_pairs", []) if a in derived and b in derived]
+    if between:
+        lines += ["", "The same rows between methods (first minus second, points):", ""]
+        lines += [f"- {a} minus {b}, k = {k}: {_fmt_paired(r)}" for a, b in between for k in ks
+                  if (r := paired.get((a, b, f"low_data_k{k}", None)))]
     lines += ["", "Beside it, not comparable in absolute terms (" + F2GAN_TABLE["source"] + "): "
               + ", ".join(f"{n} {a}" for n, a in F2GAN_TABLE["rows"]) + ".", ""]
     return lines

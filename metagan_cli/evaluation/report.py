@@ -151,6 +151,13 @@ def _fmt(r) -> str:
     return f"{_num(r['value'])} ± {_num(r['ci95'])}"
 
 
+def validation_note(command: str, purpose: str) -> list:
+    """The lines that open a report measured on validation classes: not a result."""
+    return [f"**Measured on the validation classes (eval.classes=validation)**, to {purpose}: "
+            f"below, \"held-out\" means these validation classes. Not a result; the same {command} "
+            f"without eval.classes=validation measures the held-out classes.", ""]
+
+
 def _fmt_paired(r) -> str:
     if r is None:
         return "-"
@@ -240,9 +247,7 @@ def write_report(path: Path, result: dict, plots: dict, grids: dict) -> None:
     lines = [f"# metagan eval: {meta['evaluated_algo']} against the baselines on {meta['task']}'s "
              f"{'validation' if validation else 'held-out'} classes, {meta['shots']} shots", ""]
     if validation:
-        lines += ["**Measured on the validation classes (eval.classes=validation)**, to choose a setting: "
-                  "below, \"held-out\" means these validation classes. Not a result; the same eval "
-                  "without eval.classes=validation measures the held-out classes.", ""]
+        lines += validation_note("eval", "choose a setting")
     lines += [
         "**These figures are not Inception-FID.** KID, FID, diversity and memorisation are computed "
         f"in the feature space of metagan's own evaluator network `{ev['id']}` (version "

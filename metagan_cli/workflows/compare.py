@@ -30,7 +30,8 @@ from metagan_cli.evaluation import summary
 from metagan_cli.evaluation.methods import COPY, Trajectory, sample_fn
 from metagan_cli.runs.progress import Progress
 from metagan_cli.workflows.common import check_arguments
-from metagan_cli.workflows.evaluate import _optim_text, _versions, held_out_data, load_runs, split_difference
+from metagan_cli.workflows.evaluate import (_optim_text, _versions, held_out_data, load_runs, measured_classes,
+                                             split_difference)
 
 log = logging.getLogger("metagan")
 
@@ -85,6 +86,18 @@ def load_methods(groups: list, labels: list | None = None) -> list[MethodRuns]:
     return methods
 
 
+def low_data_row_pairs(labels: list, augmented: list, mixed: list) -> list:
+    """The low-data rows compared beyond the methods' pairs: each method's images against
+    traditional augmentation (the gain a generator has to beat), and with
+    eval.low_data.augment_generated / mix_augmented each method's augmented-once and
+    half-and-half rows against augmentation and against every other method's same row."""
+    out = [(a, P.AUGMENTED) for a in labels]
+    for row, named in ((P.augmented_row, augmented), (P.mixed_row, mixed)):
+        out += [(row(a), P.AUGMENTED) for a in named]
+        out += [(row(a), row(b)) for i, a in enumerate(named) for b in named[i + 1:]]
+    return out
+
+
 def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
             shots: int | None = None, seed: int = 0, labels: list | None = None) -> dict:
     """Measures every method and writes compare.json, compare.csv, plane.png and compare.md."""
@@ -96,16 +109,15 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     if ev.low_data.choose_budget:
         raise UserError("eval.low_data.choose_budget is metagan eval's; compare reads each method at "
                         "adapt's default budget, or eval.low_data.budget=N for all (choose N with eval)")
-    if ev.classes != "held_out":
-        raise UserError("eval.classes=validation is metagan eval's (to choose a setting); compare "
-                        "measures the held-out classes")
     methods = load_methods(groups, labels)
     cfg = methods[0].cfg
     shots = cfg.shots if shots is None else shots
     check_arguments(shots=shots, seed=seed)
+    # eval.classes=validation: choose between methods (a lever on or off) on the
+    # validation classes, paired, before any of them is measured on held-out classes
+    test_classes = measured_classes(cfg, ev.classes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    test_classes = tuple(cfg.task.test_classes)
     data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
     names = data.class_names
     most = max(ev.samples, ev.classification.generated_per_class, ev.low_data.generated)
@@ -122,6 +134,9 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     labels = [m.label for m in methods]
     pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
     pairs += [(a, COPY) for a in labels] if ev.baselines.copy else []
+    augmented = labels if ev.low_data.augment_generated else []
+    mixed = labels if ev.low_data.mix_augmented else []
+    row_pairs = low_data_row_pairs(labels, augmented, mixed)
 
     seeds = sorted(methods[0].runs)
     per_run, grids = [], {}
@@ -141,9 +156,10 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
         classification = P.measure_classification(ctx, measured_methods, test_classes, ev.classification,
                                                   shots, class_budgets)
         low_data = P.measure_low_data(ctx, measured_methods, test_classes, ev.low_data, shots,
-                                      low_budget if low_budget is not None else 0, seed)
+                                      low_budget if low_budget is not None else 0, seed,
+                                      augmented=augmented, mixed=mixed)
         per_run.append(summary.run_records(f"seed {s}", measured, classification, low_data, None, [],
-                                           names, pairs=pairs))
+                                           names, pairs=pairs + row_pairs))
     progress.close()
     over_seeds = None
     if len(seeds) > 1:
@@ -157,11 +173,13 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
                      "low_data_budget": m.budget if low_budget is None else low_budget,
                      "inner_optimiser": _optim_text(m.cfg.inner_optim),
                      "sample_temperature": m.cfg.algo.sample_temperature} for m in methods],
-        "pairs": pairs, "budgets": budgets, "classification_budgets": class_budgets,
-        "held_out_classes": [names[c] for c in test_classes], "episodes_per_class": ev.episodes,
+        "pairs": pairs, "low_data_row_pairs": row_pairs, "budgets": budgets, "classification_budgets": class_budgets,
+        "held_out_classes": [names[c] for c in test_classes], "classes_measured": ev.classes,
+        "episodes_per_class": ev.episodes,
         "samples_per_episode": ev.samples,
         "low_data": {"ks": P.low_data_ks(ctx, test_classes, ev.low_data.ks), "generated": ev.low_data.generated,
-                     "classifier_seeds": ev.low_data.seeds},
+                     "classifier_seeds": ev.low_data.seeds, "augment_generated": ev.low_data.augment_generated,
+                     "mix_augmented": ev.low_data.mix_augmented},
         "statistics": {"interval": "95%, Student's t quantile for the real n (t(n-1))",
                        "paired": "per seed: paired t-test over shared units; over seeds: one-sample t-test "
                                  "of the seeds' mean differences; Holm-adjusted within each family",

@@ -115,6 +115,18 @@ def split_difference(a: MetaLearnConfig, b: MetaLearnConfig) -> str | None:
     return next((k for k in SPLIT_KEYS if fa.get(k) != fb.get(k)), None)
 
 
+def measured_classes(cfg: MetaLearnConfig, which: str) -> tuple:
+    """The classes an eval or compare measures: the run's held-out classes, or with
+    ``eval.classes=validation`` its validation classes in their place, to choose a setting
+    (temperature=, a budget, a lever) without a look at a held-out class."""
+    if which != "validation":
+        return tuple(cfg.task.test_classes)
+    if not cfg.task.validation_classes:
+        raise UserError("eval.classes=validation: the run has no validation classes; meta-train with "
+                        "task.validation_classes=[...] or task.validation_fraction above 0")
+    return tuple(cfg.task.validation_classes)
+
+
 def load_runs(checkpoint) -> list[Run]:
     """Every run of a multi-seed eval: meta-train runs of one task and config that
     differ only in seed (and in how long they trained)."""
@@ -318,13 +330,8 @@ def evaluate(checkpoint, out_dir: str | Path, eval_values: dict | None = None,
 
     task = cfg.task
     validation = tuple(task.validation_classes)
-    # eval.classes=validation measures the validation classes in place of the held-out ones,
-    # to choose a setting (temperature=, a budget) without a look at a held-out class
-    if ev.classes == "validation" and not validation:
-        raise UserError("eval.classes=validation: the run has no validation classes; meta-train with "
-                        "task.validation_classes=[...] or task.validation_fraction above 0")
     train_classes = tuple(task.train_classes)
-    test_classes = validation if ev.classes == "validation" else tuple(task.test_classes)
+    test_classes = measured_classes(cfg, ev.classes)
     data, evaluator, reference = held_out_data(cfg, shots, ev, test_classes)
     temperature = with_sample_temperature(cfg, temperature).algo.sample_temperature
     names = data.class_names
