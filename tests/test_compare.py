@@ -60,7 +60,7 @@ def test_runs_of_another_split_or_other_seeds_are_refused(two_methods):
 
 
 def test_each_methods_rows_face_augmentation_and_each_other():
-    from metagan_cli.workflows.compare import low_data_row_pairs
+    from metagan_cli.evaluation.summary import low_data_row_pairs
     aug = "traditional augmentation"
     assert low_data_row_pairs(["a", "b"], [], []) == [("a", aug), ("b", aug)]
     pairs = low_data_row_pairs(["a", "b", "c"], [], ["a", "b", "c"])

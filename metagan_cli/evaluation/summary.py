@@ -77,6 +77,18 @@ def verdict(r: dict) -> str:
 
 # ---- one run -------------------------------------------------------------------------
 
+def low_data_row_pairs(labels: list, augmented: list, mixed: list) -> list:
+    """The low-data rows compared beyond the methods' pairs: each method's images against
+    traditional augmentation (the gain a generator has to beat), and with
+    eval.low_data.augment_generated / mix_augmented each method's augmented-once and
+    half-and-half rows against augmentation and against every other method's same row."""
+    out = [(a, AUGMENTED) for a in labels]
+    for row, named in ((augmented_row, augmented), (mixed_row, mixed)):
+        out += [(row(a), AUGMENTED) for a in named]
+        out += [(row(a), row(b)) for i, a in enumerate(named) for b in named[i + 1:]]
+    return out
+
+
 def run_records(run: str, measured, classification: dict, low_data: dict, evaluated: str,
                 baselines: list, names, pairs: list | None = None) -> list:
     """Every record of one run (one family for Holm): each method's values, and paired
@@ -85,8 +97,7 @@ def run_records(run: str, measured, classification: dict, low_data: dict, evalua
     evaluated method's rows (alone, traditionally augmented, half and half with augmentation)
     against traditional augmentation, the gain a generator has to beat; given ``pairs`` are
     compared there instead)."""
-    low_data_pairs = ([(evaluated, AUGMENTED), (augmented_row(evaluated), AUGMENTED),
-                       (mixed_row(evaluated), AUGMENTED)] if pairs is None else pairs)
+    low_data_pairs = low_data_row_pairs([evaluated], [evaluated], [evaluated]) if pairs is None else pairs
     pairs = [(evaluated, base) for base in baselines] if pairs is None else pairs
     recs = []
     units = measured.units

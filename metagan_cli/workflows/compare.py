@@ -86,18 +86,6 @@ def load_methods(groups: list, labels: list | None = None) -> list[MethodRuns]:
     return methods
 
 
-def low_data_row_pairs(labels: list, augmented: list, mixed: list) -> list:
-    """The low-data rows compared beyond the methods' pairs: each method's images against
-    traditional augmentation (the gain a generator has to beat), and with
-    eval.low_data.augment_generated / mix_augmented each method's augmented-once and
-    half-and-half rows against augmentation and against every other method's same row."""
-    out = [(a, P.AUGMENTED) for a in labels]
-    for row, named in ((P.augmented_row, augmented), (P.mixed_row, mixed)):
-        out += [(row(a), P.AUGMENTED) for a in named]
-        out += [(row(a), row(b)) for i, a in enumerate(named) for b in named[i + 1:]]
-    return out
-
-
 def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
             shots: int | None = None, seed: int = 0, labels: list | None = None) -> dict:
     """Measures every method and writes compare.json, compare.csv, plane.png and compare.md."""
@@ -136,7 +124,7 @@ def compare(groups: list, out_dir: str | Path, eval_values: dict | None = None,
     pairs += [(a, COPY) for a in labels] if ev.baselines.copy else []
     augmented = labels if ev.low_data.augment_generated else []
     mixed = labels if ev.low_data.mix_augmented else []
-    row_pairs = low_data_row_pairs(labels, augmented, mixed)
+    row_pairs = summary.low_data_row_pairs(labels, augmented, mixed)
 
     seeds = sorted(methods[0].runs)
     per_run, grids = [], {}
