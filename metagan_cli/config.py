@@ -352,11 +352,11 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan", "warp")):
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan", "warp", "warp_set")):
         raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan, conditioned, dagan or warp with model.norm=layer or group)")
-    if cfg.algo.adapt_g == "spread" and cfg.model.arch != "warp":
-        raise ConfigError("algo.adapt_g=spread adapts the warp generator's spreads; use model=warp "
+                          "(model=dcgan, conditioned, dagan, warp or warp_set with model.norm=layer or group)")
+    if cfg.algo.adapt_g == "spread" and cfg.model.arch not in ("warp", "warp_set"):
+        raise ConfigError("algo.adapt_g=spread adapts the warp generator's spreads; use model=warp or warp_set "
                           "(or algo.adapt_g=all or norm)")
     if cfg.algo.outer_mmd and not algorithm.needs_queries:
         raise ConfigError(f"algo.outer_mmd scores adapted samples against query images, which "

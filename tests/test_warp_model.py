@@ -1,4 +1,7 @@
-"""``model=warp``: G resamples its shot along a bounded, smooth displacement field."""
+"""``model=warp``: G resamples its shot along a bounded, smooth displacement field;
+``model=warp_set`` reads the whole support set as well."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,9 +18,9 @@ from helpers import tiny_config
 SIZE = 8
 
 
-def _config():
+def _config(arch="warp"):
     return tiny_config(task=TaskConfig(image_size=SIZE),
-                       model=ModelConfig(arch="warp", image_size=SIZE, z_dim=8, width=8))
+                       model=ModelConfig(arch=arch, image_size=SIZE, z_dim=8, width=8))
 
 
 def _shots(seed, k=4):
@@ -96,3 +99,52 @@ def test_the_deformation_stays_within_its_bounds(seed):
     # |linear - I| <= 0.25 per entry, shift <= MAX_SHIFT, flow <= 0.08 (units of the size)
     reach = (0.25 * 2 * 0.5 + MAX_SHIFT + 0.08) * SIZE + 2
     assert len(ink) and np.abs(ink[:, 1:] + 0.5 - centre).max() <= reach
+
+
+def _heads_drawn(params, seed):
+    """The warp's deformation heads start at zero (the shot's code has no effect yet):
+    give them random values, as meta-training would."""
+    g = dict(params["g"])
+    for i, head in enumerate(("affine", "flow")):
+        g[head] = jax.tree_util.tree_map(
+            lambda p: 0.5 * jax.random.normal(jax.random.PRNGKey(seed + i), p.shape), g[head])
+    return g
+
+
+@pytest.mark.parametrize("arch", ["warp", "warp_set"])
+def test_only_warp_set_reads_the_shots_it_does_not_deform(arch):
+    """Sample 0 deforms shot 0.  warp_set's deformation follows the other shots too (their
+    mean code), whatever their order and number; warp's never looks at them."""
+    cfg = _config(arch)
+    gan = Gan.of(cfg)
+    assert gan.conditioned and gan.pairs
+    g = _heads_drawn(init_params(cfg, gan), seed=3)
+    z = gan.latents(jax.random.PRNGKey(5), 1)
+    shots = _shots(1)
+    first = gan.generate(g, z, shots)
+    others_changed = shots.at[1:].set(_shots(2)[1:])
+    changed = float(jnp.abs(first - gan.generate(g, z, others_changed)).max())
+    assert (changed > 1e-3) == (arch == "warp_set")
+    reordered = shots.at[1:].set(shots[1:][::-1])
+    np.testing.assert_allclose(gan.generate(g, z, reordered), first, atol=1e-5)
+    assert gan.generate(g, z, _shots(4, k=7)).shape == first.shape
+    alone = gan.generate(g, z, shots[:1])                             # K = 1: the set is the shot
+    assert alone.shape == first.shape and float(jnp.abs(alone).max()) <= 1.0 + 1e-5
+
+
+def test_warp_set_adapts_and_meta_trains_like_warp():
+    """Its parameters are warp's with wider first layers after the code; adaptation moves
+    the encoder that reads the set, and norm-only adaptation is accepted for it."""
+    from metagan_cli.config import validate
+    cfg = _config("warp_set")
+    gan = Gan.of(cfg)
+    params = init_params(cfg, gan)
+    warp = init_params(_config(), Gan.of(_config()))
+    assert set(params["g"]) == set(warp["g"])
+    assert params["g"]["Dense_1"]["kernel"].shape[0] > warp["g"]["Dense_1"]["kernel"].shape[0]
+    shots = _shots(1)
+    adapted, losses = jax.jit(make_adaptation(gan, cfg, 2))(params, shots, jax.random.PRNGKey(2))
+    assert np.isfinite(np.asarray(losses)).all()
+    assert not np.array_equal(params["g"]["encoder_0"]["kernel"], adapted["g"]["encoder_0"]["kernel"])
+    for adapt_g in ("norm", "spread"):
+        validate(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, adapt_g=adapt_g)))

@@ -15,6 +15,12 @@ deformations of its shot, as traditional augmentation does.
 The discriminator judges pairs (DAGAN's): (x, x') of one class against (x, G(x, z)), so
 returning x unchanged is no way out for G.  Any meta-learner trains it, as does
 ``algo=dagan`` (without meta-learning).
+
+``model.arch=warp_set`` reads the whole support set as well: the mean of the K shots'
+codes (FAML's encoder; the matching and fusion of shot features of MatchingGAN, F2GAN
+and LoFGAN in its simplest form) joins the deforming shot's code, so that how x is
+deformed can depend on how this character's other drawings differ from x.  The mean
+depends neither on the shots' order nor on K; the same encoder reads x and the set.
 """
 from __future__ import annotations
 
@@ -37,20 +43,26 @@ INITIAL_SPREAD = 0.3   # how strongly z moves each deformation before training (
 class WarpGenerator(nn.Module):
     """(z [B, z_dim], shots [K, S, S, C]) -> images [B, S, S, C] in [-1, 1] (background -1)."""
     cfg: ModelConfig
+    reads_support: bool = False    # warp_set: the mean code of all K shots joins the shot's
 
     @nn.compact
     def __call__(self, z: jax.Array, shots: jax.Array) -> jax.Array:
         cfg, impl = self.cfg, conv_impl(self.cfg)
         size, stages = cfg.image_size, num_stages(cfg.image_size)
-        source = pair_sources(shots, z.shape[0]).astype(jnp.float32)
-        x = source
+        n = z.shape[0]
+        source = pair_sources(shots, n).astype(jnp.float32)
+        # one encoder pass over the sources and (warp_set) the shots: per-image norms only
+        x = jnp.concatenate([source, shots.astype(jnp.float32)]) if self.reads_support else source
         for stage in range(stages):
             x = Conv(cfg.width * 2 ** stage, (4, 4), (2, 2), impl=impl, name=f"encoder_{stage}")(x)
             if stage > 0:
                 x = norm(cfg.norm)(x)
             x = nn.leaky_relu(x, 0.2)
         width = cfg.width * 2 ** (stages - 1)
-        noise = nn.Dense(4 * 4 * width)(z).reshape(z.shape[0], 4, 4, width)
+        if self.reads_support:
+            support = jnp.broadcast_to(jnp.mean(x[n:], axis=0), (n, *x.shape[1:]))
+            x = jnp.concatenate([x[:n], support], axis=-1)
+        noise = nn.Dense(4 * 4 * width)(z).reshape(n, 4, 4, width)
         code = nn.relu(norm(cfg.norm)(jnp.concatenate([x, noise], axis=-1)))
 
         features = code.reshape(code.shape[0], -1)
@@ -102,4 +114,7 @@ def check(cfg: ModelConfig) -> str | None:
 
 
 MODELS.register(Model("warp", generator=WarpGenerator, discriminator=Discriminator, check=check,
+                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))
+MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True),
+                      discriminator=Discriminator, check=check,
                       matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))
