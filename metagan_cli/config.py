@@ -319,7 +319,7 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.algorithms.maml import OUTER_OBJECTIVES
     from metagan_cli.core.loop_layout import REMAT_MODES, TASK_BATCHINGS
     from metagan_cli.core.losses import GAN_LOSSES
-    from metagan_cli.core.models import CONV_IMPLS, MODELS, check_model
+    from metagan_cli.core.models import CONV_IMPLS, MODELS, allowing_partial_g, check_model
     from metagan_cli.core.models.layers import NORMS
     from metagan_cli.core.optim import OPTIMIZERS
     check_ranges(numeric_values(cfg), META_TRAIN_RANGES)
@@ -352,12 +352,13 @@ def validate(cfg: MetaLearnConfig) -> MetaLearnConfig:
     from metagan_cli.core.partial_adaptation import ADAPT_G
     if cfg.algo.adapt_g not in ADAPT_G:
         raise ConfigError(f"algo.adapt_g must be one of {', '.join(ADAPT_G)}; got '{cfg.algo.adapt_g}'")
-    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or cfg.model.arch not in ("dcgan", "conditioned", "dagan", "warp", "warp_set")):
-        raise ConfigError("algo.adapt_g=norm needs a generator with normalisation layers "
-                          "(model=dcgan, conditioned, dagan, warp or warp_set with model.norm=layer or group)")
-    if cfg.algo.adapt_g == "spread" and cfg.model.arch not in ("warp", "warp_set"):
-        raise ConfigError("algo.adapt_g=spread adapts the warp generator's spreads; use model=warp or warp_set "
-                          "(or algo.adapt_g=all or norm)")
+    partial_g = MODELS.get(cfg.model.arch).partial_g
+    if cfg.algo.adapt_g == "norm" and (cfg.model.norm == "none" or "norm" not in partial_g):
+        raise ConfigError(f"algo.adapt_g=norm needs a generator with normalisation layers "
+                          f"(model={', '.join(allowing_partial_g('norm'))} with model.norm=layer or group)")
+    if cfg.algo.adapt_g == "spread" and "spread" not in partial_g:
+        raise ConfigError(f"algo.adapt_g=spread adapts the warp generator's spreads; use "
+                          f"model={' or '.join(allowing_partial_g('spread'))} (or algo.adapt_g=all or norm)")
     if cfg.algo.outer_mmd and not algorithm.needs_queries:
         raise ConfigError(f"algo.outer_mmd scores adapted samples against query images, which "
                           f"algo={cfg.algo.name} has none of; use algo=maml or algo=fomaml")

@@ -132,7 +132,7 @@ def test_only_warp_set_reads_the_shots_it_does_not_deform(arch):
     assert alone.shape == first.shape and float(jnp.abs(alone).max()) <= 1.0 + 1e-5
 
 
-def test_warp_set_adapts_and_meta_trains_like_warp():
+def test_warp_set_adapts_like_warp():
     """Its parameters are warp's with wider first layers after the code; adaptation moves
     the encoder that reads the set, and norm-only adaptation is accepted for it."""
     from metagan_cli.config import validate

@@ -26,7 +26,9 @@ class Model:
     on CPU (see ``core.convolutions``); ``conditioned``: the generator takes
     (z, support images [K, S, S, C]) and follows the shots it is given;
     ``pair_discriminator``: the discriminator judges (real image, image) pairs stacked
-    as 2C channels (DAGAN's), the b-th image paired with ``pair_sources``' b-th shot."""
+    as 2C channels (DAGAN's), the b-th image paired with ``pair_sources``' b-th shot;
+    ``partial_g``: the ``algo.adapt_g`` settings other than ``all`` its generator allows
+    (``norm``: it has normalisation layers; ``spread``: it has the warp's spreads)."""
     name: str
     generator: Callable[[ModelConfig], nn.Module]
     discriminator: Callable[[ModelConfig, int], nn.Module]
@@ -34,6 +36,7 @@ class Model:
     matmul_convs_on_cpu: bool = False
     conditioned: bool = False
     pair_discriminator: bool = False
+    partial_g: tuple[str, ...] = ()
 
 
 MODELS: Registry[Model] = Registry("model.arch")
@@ -60,6 +63,11 @@ def pair_sources(shots: jax.Array, n: int) -> jax.Array:
     """The shot that a conditioned generator's b-th of ``n`` samples comes from, and that a
     pair discriminator pairs the b-th judged image with: shot b mod K."""
     return shots[jax.numpy.arange(n) % shots.shape[0]]
+
+
+def allowing_partial_g(kind: str) -> list[str]:
+    """The models whose generator allows ``algo.adapt_g=kind``."""
+    return [name for name in MODELS.names() if kind in MODELS.get(name).partial_g]
 
 
 def check_model(cfg: ModelConfig) -> None:

@@ -41,4 +41,5 @@ class ConditionedGenerator(nn.Module):
 
 
 MODELS.register(Model("conditioned", generator=ConditionedGenerator, discriminator=Discriminator,
-                      check=dcgan_check, matmul_convs_on_cpu=True, conditioned=True))
+                      check=dcgan_check, matmul_convs_on_cpu=True, conditioned=True,
+                      partial_g=("norm",)))

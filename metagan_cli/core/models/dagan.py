@@ -57,4 +57,5 @@ class DaganGenerator(nn.Module):
 
 
 MODELS.register(Model("dagan", generator=DaganGenerator, discriminator=Discriminator, check=check,
-                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))
+                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True,
+                      partial_g=("norm",)))

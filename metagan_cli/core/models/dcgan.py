@@ -73,4 +73,4 @@ def check(cfg: ModelConfig) -> str | None:
 
 
 MODELS.register(Model("dcgan", generator=Generator, discriminator=Discriminator, check=check,
-                      matmul_convs_on_cpu=True))
+                      matmul_convs_on_cpu=True, partial_g=("norm",)))

@@ -113,8 +113,7 @@ def check(cfg: ModelConfig) -> str | None:
     return dcgan_check(cfg)
 
 
-MODELS.register(Model("warp", generator=WarpGenerator, discriminator=Discriminator, check=check,
-                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))
-MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True),
-                      discriminator=Discriminator, check=check,
-                      matmul_convs_on_cpu=True, conditioned=True, pair_discriminator=True))
+_WARP = dict(discriminator=Discriminator, check=check, matmul_convs_on_cpu=True, conditioned=True,
+             pair_discriminator=True, partial_g=("norm", "spread"))
+MODELS.register(Model("warp", generator=WarpGenerator, **_WARP))
+MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True), **_WARP))
