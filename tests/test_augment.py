@@ -79,6 +79,7 @@ def test_unknown_transformation_is_refused_with_its_key():
         validate(tiny_config(augment=AugmentConfig(policy=("cutout",), cutout=1.5)))
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 def test_the_inner_loop_with_augmentation_differs_and_stays_deterministic():
     plain_cfg = tiny_config()
     aug_cfg = dataclasses.replace(plain_cfg, augment=AugmentConfig(policy=("translation", "cutout")))

@@ -73,6 +73,7 @@ def test_matmul_convolution_equals_xla_convolution(kernel, strides, padding, siz
                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 def test_default_model_is_the_same_function_with_matmul_convolutions(size=16):
     """model.conv changes how the dcgan model computes, not what: same parameters, same
     samples, logits and gradients."""

@@ -57,6 +57,7 @@ def test_one_sgd_step_is_a_discriminator_then_a_generator_gradient_step():
     assert np.all(np.isfinite(losses))
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 @pytest.mark.parametrize("n_critic", [1, 2])
 def test_reuse_fake_gives_the_g_update_the_last_d_updates_batch(n_critic):
     """algo.reuse_fake: G steps on the very images the last D update saw (the PyTorch
@@ -82,6 +83,7 @@ def test_reuse_fake_gives_the_g_update_the_last_d_updates_batch(n_critic):
     assert not np.allclose(fresh["g"]["Dense_0"]["kernel"], adapted["g"]["Dense_0"]["kernel"])
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 @pytest.mark.parametrize("unroll, remat", [(1, False), (2, "step"), ("full", False), (2, "nested")])
 def test_loop_structure_does_not_change_the_result(unroll, remat):
     cfg, gan, params, support = _setup()
@@ -124,6 +126,7 @@ def _digits_like_data():
     return to_class_images(TaskData(pixels, labels, [str(i) for i in range(10)], tuple(range(7)), (7, 8, 9)))
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 def test_reptile_step_with_outer_sgd_moves_init_by_lr_times_mean_displacement():
     eps = 0.5
     cfg = tiny_config(outer_optim=OptimConfig(name="sgd", lr=eps))

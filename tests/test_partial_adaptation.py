@@ -34,6 +34,7 @@ def _moved(before, after):
                      for layer in before[player]} for player in ("g", "d")}
 
 
+@pytest.mark.slow    # the quick loop's time (README)
 def test_freeze_d_keeps_the_first_stages_bit_identical_and_moves_the_rest():
     before, after = _adapt(_config(freeze_d=1))
     moved = _moved(before, after)
@@ -44,7 +45,7 @@ def test_freeze_d_keeps_the_first_stages_bit_identical_and_moves_the_rest():
     assert moved["d"] == {"Conv_0": False, "Conv_1": False, "LayerNorm_0": False, "Dense_0": True}
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "conditioned", "warp"])
+@pytest.mark.parametrize("arch", ["dcgan", "conditioned", pytest.param("warp", marks=pytest.mark.slow)])
 def test_adapt_g_norm_moves_only_the_generators_norm_layers(arch):
     cfg = _config(adapt_g="norm")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
@@ -60,13 +61,16 @@ def test_adapt_g_norm_moves_only_the_generators_norm_layers(arch):
     assert all(moved["d"].values())
 
 
-def test_adapt_g_spread_moves_only_the_warps_noise_spreads():
+@pytest.mark.parametrize("arch, spreads", [("warp", {"affine_spread", "flow_noise"}),
+                                           pytest.param("warp_fusion", {"affine_spread", "flow_noise", "mix_spread"},
+                                                        marks=pytest.mark.slow)])
+def test_adapt_g_spread_moves_only_the_warps_noise_spreads(arch, spreads):
     cfg = _config(adapt_g="spread")
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch="warp"))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
     validate(cfg)
     before, after = _adapt(cfg)
     moved = _moved(before, after)
-    assert {layer for layer, m in moved["g"].items() if m} == {"affine_spread", "flow_noise"}
+    assert {layer for layer, m in moved["g"].items() if m} == spreads
     assert all(moved["d"].values())
 
 

@@ -1,5 +1,6 @@
 """``model=warp``: G resamples its shot along a bounded, smooth displacement field;
-``model=warp_set`` reads the whole support set as well."""
+``model=warp_set`` reads the whole support set as well; ``model=warp_fusion`` blends the
+deformations of two shots of the set."""
 import dataclasses
 
 import jax
@@ -12,7 +13,8 @@ from metagan_cli.config import ModelConfig, TaskConfig
 from metagan_cli.core.gan import Gan
 from metagan_cli.core.inner_loop import make_adaptation
 from metagan_cli.core.meta_state import init_params
-from metagan_cli.core.models.warp import MAX_SHIFT, resample, sampling_grid
+from metagan_cli.core.models.warp import (MAX_MIX, MAX_SHIFT, fusion_partners, moment_aligned, resample,
+                                          sampling_grid)
 from helpers import tiny_config
 
 SIZE = 8
@@ -148,3 +150,98 @@ def test_warp_set_adapts_like_warp():
     assert not np.array_equal(params["g"]["encoder_0"]["kernel"], adapted["g"]["encoder_0"]["kernel"])
     for adapt_g in ("norm", "spread"):
         validate(dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, adapt_g=adapt_g)))
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 5])
+def test_each_shot_is_blended_with_every_other_in_turn(k):
+    shots = jnp.arange(k, dtype=jnp.float32).reshape(k, 1, 1, 1)
+    n = k * max(k - 1, 1)
+    partner = np.asarray(fusion_partners(shots, n)).ravel().astype(int)
+    source = np.arange(n) % k
+    if k == 1:
+        assert (partner == 0).all()
+        return
+    assert (partner != source).all()
+    for shot in range(k):
+        assert sorted(partner[source == shot]) == sorted(set(range(k)) - {shot})
+
+
+def _ink_moments(image):
+    ink = (np.asarray(image)[..., 0] + 1) / 2
+    rows, cols = np.indices(ink.shape)
+    centre = np.array([(ink * rows).sum(), (ink * cols).sum()]) / ink.sum()
+    spread = np.sqrt((ink * ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2)).sum() / ink.sum())
+    return centre, spread
+
+
+def test_the_partner_takes_the_shots_position_and_size_and_keeps_its_shape():
+    size = 32
+    rows, cols = np.indices((size, size))
+
+    def ring(r0, c0, radius):
+        return np.clip(1.5 - np.abs(np.hypot(rows - r0, cols - c0) - radius), 0, 1) * 2 - 1
+
+    partner = jnp.asarray(ring(10, 12, 4)[None, ..., None], jnp.float32)
+    shot = jnp.asarray(ring(18, 17, 7)[None, ..., None], jnp.float32)
+    aligned = moment_aligned(partner, shot)
+    want_centre, want_spread = _ink_moments(shot[0])
+    centre, spread = _ink_moments(aligned[0])
+    np.testing.assert_allclose(centre, want_centre, atol=0.3)
+    np.testing.assert_allclose(spread, want_spread, rtol=0.05)
+    # a ring again where the shot's is (its stroke thickened by the scaling), not a smear
+    assert np.corrcoef(np.ravel(aligned), np.ravel(shot))[0, 1] > 0.8
+    assert np.corrcoef(np.ravel(partner), np.ravel(shot))[0, 1] < 0.2
+    np.testing.assert_allclose(moment_aligned(shot, shot), shot, atol=1e-4)
+    blank = jnp.full_like(shot, -1.0)
+    np.testing.assert_allclose(moment_aligned(blank, shot), -1.0, atol=1e-6)
+
+
+def _with_mix(g, bias):
+    """warp_fusion's partner weight pinned: MAX_MIX * sigmoid(bias), z without effect."""
+    g = dict(g)
+    g["mix"] = {"kernel": jnp.zeros_like(g["mix"]["kernel"]), "bias": jnp.full_like(g["mix"]["bias"], bias)}
+    g["mix_spread"] = jnp.zeros_like(g["mix_spread"])
+    return g
+
+
+def test_warp_fusion_blends_the_ink_of_its_shot_and_its_partner():
+    """Sample 0 deforms shot 0 and blends in shot 1 (its partner), never shots 2 and 3; the
+    blend is linear in ink, so where both are background the sample is too, and two equal
+    drawings blend to the drawing, however much the partner weighs."""
+    cfg = _config("warp_fusion")
+    gan = Gan.of(cfg)
+    assert gan.conditioned and gan.pairs
+    params = init_params(cfg, gan)
+    z = gan.latents(jax.random.PRNGKey(5), 1)
+    shots = _shots(1)
+    g = _heads_drawn(params, seed=3)
+    first = gan.generate(g, z, shots)
+    partner_changed = gan.generate(g, z, shots.at[1].set(_shots(2)[1]))
+    assert float(jnp.abs(first - partner_changed).max()) > 1e-3
+    np.testing.assert_allclose(gan.generate(g, z, shots.at[2:].set(_shots(3)[2:])), first, atol=1e-6)
+
+    blank = jnp.full_like(shots, -1.0)
+    np.testing.assert_allclose(gan.generate(g, z, blank), -1.0, atol=1e-6)
+    # untrained heads: both shots take the same deformation (one z), so equal shots blend to one
+    same = jnp.broadcast_to(shots[:1], shots.shape)
+    heavy, light = (gan.generate(_with_mix(params["g"], bias), z, same) for bias in (30.0, -30.0))
+    np.testing.assert_allclose(heavy, light, atol=1e-5)
+    # two different ones mix linearly in the weight, from the shot alone to MAX_MIX of the partner
+    alone, most = (gan.generate(_with_mix(params["g"], bias), z, shots) for bias in (-30.0, 30.0))
+    assert float(jnp.abs(alone - most).max()) > 0.1 * MAX_MIX
+    half = gan.generate(_with_mix(params["g"], 0.0), z, shots)
+    np.testing.assert_allclose(half, (alone + most) / 2, atol=1e-5)
+
+
+@pytest.mark.slow    # the quick loop's time (README)
+def test_warp_fusion_adapts_and_is_refused_a_z_too_small():
+    from metagan_cli.config import ConfigError, validate
+    cfg = _config("warp_fusion")
+    gan = Gan.of(cfg)
+    params = init_params(cfg, gan)
+    adapted, losses = jax.jit(make_adaptation(gan, cfg, 2))(params, _shots(1), jax.random.PRNGKey(2))
+    assert np.isfinite(np.asarray(losses)).all()
+    assert not np.array_equal(params["g"]["mix"]["bias"], adapted["g"]["mix"]["bias"])
+    small = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, z_dim=6))
+    with pytest.raises(ConfigError, match="model=warp_fusion needs model.z_dim >= 7"):
+        validate(small)

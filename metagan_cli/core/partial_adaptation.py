@@ -5,7 +5,7 @@
 values, so that the low-level features a handful of shots would overfit stay general.
 ``algo.adapt_g=norm`` moves only the generator's normalisation scales and shifts (a
 per-layer scale and shift), so that the variety the initialisation generates is kept
-while the class changes.  ``algo.adapt_g=spread`` (model=warp, warp_set) moves only how strongly
+while the class changes.  ``algo.adapt_g=spread`` (model=warp, warp_set, warp_fusion) moves only how strongly
 the noise deforms the shot (its spreads), so that a class learns how much its drawings
 vary while the deformations the initialisation learned stay.  Frozen parameters come
 out of every update bit-identical.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import jax
 
 NORM_LAYERS = ("LayerNorm", "GroupNorm")
-SPREADS = ("affine_spread", "flow_noise")   # model=warp, warp_set: the noise's scale in each deformation
+SPREADS = ("affine_spread", "flow_noise", "mix_spread")   # the warps: the noise's scale in each deformation (and blend)
 ADAPT_G = ("all", "norm", "spread")
 
 

@@ -21,6 +21,16 @@ codes (FAML's encoder; the matching and fusion of shot features of MatchingGAN, 
 and LoFGAN in its simplest form) joins the deforming shot's code, so that how x is
 deformed can depend on how this character's other drawings differ from x.  The mean
 depends neither on the shots' order nor on K; the same encoder reads x and the set.
+
+``model.arch=warp_fusion`` draws between two drawings of the character (the interpolation
+of F2GAN and the local fusion of LoFGAN, done on strokes instead of features): sample b
+deforms its shot x and a partner shot x' of the same set (``fusion_partners``), x' first
+moved and scaled so that its ink has x's centroid and spread (``moment_aligned``), each
+deformation predicted from both codes (x's then x''s, and the reverse for x'), with the
+same z, and blends their ink, x' weighing w in [0, ``MAX_MIX``]: w's mean is learned and z
+spreads it.  Before training both take the same random deformation and the blend is a
+ghost of the two drawings where their strokes differ; training can align them (a drawing
+between the two) or turn w down (the warp).  The pair discriminator pairs the sample with x, which always weighs more.
 """
 from __future__ import annotations
 
@@ -38,12 +48,14 @@ MAX_SHIFT = 0.15    # largest translation, as a fraction of the image size
 MAX_FLOW = 0.08     # largest residual displacement of a pixel, as a fraction of the image size
 FLOW_GRID = 8       # the residual flow's resolution before it is upsampled (smooth by construction)
 INITIAL_SPREAD = 0.3   # how strongly z moves each deformation before training (tanh's argument)
+MAX_MIX = 0.5          # warp_fusion: the partner shot's largest weight (the paired shot always leads)
 
 
 class WarpGenerator(nn.Module):
     """(z [B, z_dim], shots [K, S, S, C]) -> images [B, S, S, C] in [-1, 1] (background -1)."""
     cfg: ModelConfig
     reads_support: bool = False    # warp_set: the mean code of all K shots joins the shot's
+    fuses: bool = False            # warp_fusion: a partner shot, deformed too, blends in
 
     @nn.compact
     def __call__(self, z: jax.Array, shots: jax.Array) -> jax.Array:
@@ -51,6 +63,10 @@ class WarpGenerator(nn.Module):
         size, stages = cfg.image_size, num_stages(cfg.image_size)
         n = z.shape[0]
         source = pair_sources(shots, n).astype(jnp.float32)
+        if self.fuses:     # the partners deform in the same batch: rows n.. of every array
+            partner = moment_aligned(fusion_partners(shots, n).astype(jnp.float32), source)
+            source = jnp.concatenate([source, partner])
+        m = source.shape[0]
         # one encoder pass over the sources and (warp_set) the shots: per-image norms only
         x = jnp.concatenate([source, shots.astype(jnp.float32)]) if self.reads_support else source
         for stage in range(stages):
@@ -60,9 +76,12 @@ class WarpGenerator(nn.Module):
             x = nn.leaky_relu(x, 0.2)
         width = cfg.width * 2 ** (stages - 1)
         if self.reads_support:
-            support = jnp.broadcast_to(jnp.mean(x[n:], axis=0), (n, *x.shape[1:]))
-            x = jnp.concatenate([x[:n], support], axis=-1)
-        noise = nn.Dense(4 * 4 * width)(z).reshape(n, 4, 4, width)
+            support = jnp.broadcast_to(jnp.mean(x[m:], axis=0), (m, *x.shape[1:]))
+            x = jnp.concatenate([x[:m], support], axis=-1)
+        if self.fuses:     # each of the two reads its own code, then the other's
+            x = jnp.concatenate([x, jnp.concatenate([x[n:], x[:n]])], axis=-1)
+            z = jnp.concatenate([z, z])
+        noise = nn.Dense(4 * 4 * width)(z).reshape(m, 4, 4, width)
         code = nn.relu(norm(cfg.norm)(jnp.concatenate([x, noise], axis=-1)))
 
         features = code.reshape(code.shape[0], -1)
@@ -82,7 +101,44 @@ class WarpGenerator(nn.Module):
                               kernel_init=nn.initializers.normal(INITIAL_SPREAD / z.shape[-1] ** 0.5))(z)
         flow = flow + flow_noise.reshape(flow.shape)
         flow = MAX_FLOW * jnp.tanh(jax.image.resize(flow, (flow.shape[0], size, size, 2), "linear"))
-        return resample(source, sampling_grid(linear, shift, flow))
+        warped = resample(source, sampling_grid(linear, shift, flow))
+        if not self.fuses:
+            return warped
+        mix = (nn.Dense(1, kernel_init=nn.initializers.zeros, name="mix")(hidden[:n])
+               + self.param("mix_spread", nn.initializers.ones, (1,)) * z[:n, 6:7])
+        weight = MAX_MIX * nn.sigmoid(mix)[:, :, None, None]
+        return (1.0 - weight) * warped[:n] + weight * warped[n:]     # a blend of ink: background stays -1
+
+
+def fusion_partners(shots: jax.Array, n: int) -> jax.Array:
+    """The shot that warp_fusion's b-th of ``n`` samples blends with its own (``pair_sources``'
+    b-th, shot b mod K): another shot of the set, the next one for the first K samples, the
+    one after for the next K, so that each shot meets every other in turn (K = 1: itself)."""
+    k = shots.shape[0]
+    b = jnp.arange(n)
+    return shots[(b % k + 1 + (b // k) % max(k - 1, 1)) % k]
+
+
+def moment_aligned(images: jax.Array, targets: jax.Array) -> jax.Array:
+    """``images`` [B, S, S, C] moved and scaled about their ink's centroid so that it lands on
+    ``targets``' centroid with their spread (root mean square distance of the ink from its
+    centroid): a drawing's position and size taken from another's, its shape kept."""
+    size = images.shape[1]
+    pixels = jnp.arange(size, dtype=jnp.float32)
+    grid = jnp.stack(jnp.meshgrid(pixels, pixels, indexing="ij"), axis=-1)            # [S, S, 2]
+
+    def moments(x):
+        ink = jnp.mean(x + 1.0, axis=-1) / 2.0                                       # [B, S, S]
+        mass = jnp.sum(ink, axis=(1, 2)) + 1e-6
+        centre = jnp.einsum("bhw,hwi->bi", ink, grid) / mass[:, None]
+        squared = jnp.sum((grid - centre[:, None, None]) ** 2, axis=-1)
+        return centre, jnp.sqrt(jnp.sum(ink * squared, axis=(1, 2)) / mass + 1e-6)
+
+    centre, spread = moments(images)
+    target_centre, target_spread = moments(targets)
+    scale = jnp.clip(spread / target_spread, 0.5, 2.0)[:, None, None, None]    # blank images: left alone
+    where = centre[:, None, None] + (grid - target_centre[:, None, None]) * scale
+    return resample(images, where)
 
 
 def sampling_grid(linear: jax.Array, shift: jax.Array, flow: jax.Array) -> jax.Array:
@@ -108,8 +164,10 @@ def resample(images: jax.Array, where: jax.Array) -> jax.Array:
 
 
 def check(cfg: ModelConfig) -> str | None:
-    if cfg.z_dim < 6:
-        return f"model=warp needs model.z_dim >= 6 (six of its entries draw the affine map), got {cfg.z_dim}"
+    needed = 7 if cfg.arch == "warp_fusion" else 6   # six entries draw the affine map, one the blend
+    if cfg.z_dim < needed:
+        return (f"model={cfg.arch} needs model.z_dim >= {needed} (that many of its entries draw "
+                f"the deformation{' and the blend' if needed == 7 else ''}), got {cfg.z_dim}")
     return dcgan_check(cfg)
 
 
@@ -117,3 +175,4 @@ _WARP = dict(discriminator=Discriminator, check=check, matmul_convs_on_cpu=True,
              pair_discriminator=True, partial_g=("norm", "spread"))
 MODELS.register(Model("warp", generator=WarpGenerator, **_WARP))
 MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True), **_WARP))
+MODELS.register(Model("warp_fusion", generator=lambda cfg: WarpGenerator(cfg, fuses=True), **_WARP))
