@@ -30,7 +30,8 @@ deformation predicted from both codes (x's then x''s, and the reverse for x'), w
 same z, and blends their ink, x' weighing w in [0, ``MAX_MIX``]: w's mean is learned and z
 spreads it.  Before training both take the same random deformation and the blend is a
 ghost of the two drawings where their strokes differ; training can align them (a drawing
-between the two) or turn w down (the warp).  The pair discriminator pairs the sample with x, which always weighs more.
+between the two) or turn w down (the warp).  The pair discriminator pairs the sample with
+x, which always weighs more.
 """
 from __future__ import annotations
 
@@ -136,7 +137,8 @@ def moment_aligned(images: jax.Array, targets: jax.Array) -> jax.Array:
 
     centre, spread = moments(images)
     target_centre, target_spread = moments(targets)
-    scale = jnp.clip(spread / target_spread, 0.5, 2.0)[:, None, None, None]    # blank images: left alone
+    # bounded: a blank image (or target) has no spread to match
+    scale = jnp.clip(spread / target_spread, 0.5, 2.0)[:, None, None, None]
     where = centre[:, None, None] + (grid - target_centre[:, None, None]) * scale
     return resample(images, where)
 
