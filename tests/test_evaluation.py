@@ -123,6 +123,23 @@ def test_one_trajectory_carries_the_optimiser_state_across_chunks():
                            np.asarray(jax.tree_util.tree_leaves(params["g"])[0]))
 
 
+def test_samplers_at_two_temperatures_share_one_program_and_scale_z():
+    """The evaluated run draws at its temperature and the baselines at 1: one compiled
+    generator serves both, and each draws exactly what its own program would."""
+    from helpers import tiny_config
+    from metagan_cli.core.gan import Gan
+    from metagan_cli.evaluation.methods import _sampler, sample_fn
+    cfg = tiny_config()
+    gan = Gan(cfg.model, cfg.gan_loss)
+    g = gan.init(jax.random.PRNGKey(0))["g"]
+    key = jax.random.PRNGKey(3)
+    cold, hot = sample_fn(gan, 6, 1.0)(g, key, None), sample_fn(gan, 6, 1.5)(g, key, None)
+    assert _sampler(gan, 6)._cache_size() == 1
+    assert not np.allclose(np.asarray(cold), np.asarray(hot))
+    z = gan.latents(key, 6, 1.5)
+    np.testing.assert_allclose(np.asarray(hot), np.asarray(jax.jit(gan.generate)(g, z)), rtol=1e-6, atol=1e-6)
+
+
 EVAL_TINY = ["eval.episodes=2", "eval.samples=8", "eval.budgets=[0,1,2]", "eval.chunk=1",
              "eval.real_images=40", "eval.grid_classes=2", "eval.grid_samples=4", "eval.evaluator_steps=30",
              "eval.classification.episodes=3", "eval.classification.generated_per_class=4",

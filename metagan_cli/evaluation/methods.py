@@ -20,6 +20,7 @@ programs are compiled, and they are shared by every method, class and episode.
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import jax
@@ -128,6 +129,14 @@ def same_architecture(a: MetaLearnConfig, b: MetaLearnConfig) -> bool:
 def sample_fn(gan: Gan, n: int, temperature: float = 1.0):
     """``sample(g params, key, support) -> n images`` with z ~ N(0, temperature^2) (only a
     conditioned generator looks at the support)."""
-    return jax.jit(lambda g, key, support: gan.sample(g, key, n, support, temperature))
+    compiled = _sampler(gan, n)
+    return lambda g, key, support: compiled(g, key, support, np.float32(temperature))
+
+
+@functools.lru_cache(maxsize=None)
+def _sampler(gan: Gan, n: int):
+    # the temperature is an argument, not a constant: an eval drawing its run at T != 1 and
+    # its baselines at 1 compiles the generator once, not twice
+    return jax.jit(lambda g, key, support, temperature: gan.sample(g, key, n, support, temperature))
 
 

@@ -165,16 +165,21 @@ def resample(images: jax.Array, where: jax.Array) -> jax.Array:
     return jnp.einsum("bhwy,byxc,bhwx->bhwc", rows, ink, cols) - 1.0
 
 
-def check(cfg: ModelConfig) -> str | None:
-    needed = 7 if cfg.arch == "warp_fusion" else 6   # six entries draw the affine map, one the blend
-    if cfg.z_dim < needed:
-        return (f"model={cfg.arch} needs model.z_dim >= {needed} (that many of its entries draw "
-                f"the deformation{' and the blend' if needed == 7 else ''}), got {cfg.z_dim}")
-    return dcgan_check(cfg)
+def z_dim_check(needed: int, drawn: str):
+    """The model's check: z has at least ``needed`` entries, those that draw ``drawn``."""
+    def check(cfg: ModelConfig) -> str | None:
+        if cfg.z_dim < needed:
+            return (f"model={cfg.arch} needs model.z_dim >= {needed} (that many of its entries "
+                    f"draw {drawn}), got {cfg.z_dim}")
+        return dcgan_check(cfg)
+    return check
 
 
-_WARP = dict(discriminator=Discriminator, check=check, matmul_convs_on_cpu=True, conditioned=True,
+_WARP = dict(discriminator=Discriminator, matmul_convs_on_cpu=True, conditioned=True,
              pair_discriminator=True, partial_g=("norm", "spread"))
-MODELS.register(Model("warp", generator=WarpGenerator, **_WARP))
-MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True), **_WARP))
-MODELS.register(Model("warp_fusion", generator=lambda cfg: WarpGenerator(cfg, fuses=True), **_WARP))
+_DEFORMS = z_dim_check(6, "the deformation")    # six entries draw the affine map
+MODELS.register(Model("warp", generator=WarpGenerator, check=_DEFORMS, **_WARP))
+MODELS.register(Model("warp_set", generator=lambda cfg: WarpGenerator(cfg, reads_support=True),
+                      check=_DEFORMS, **_WARP))
+MODELS.register(Model("warp_fusion", generator=lambda cfg: WarpGenerator(cfg, fuses=True),
+                      check=z_dim_check(7, "the deformation and the blend"), **_WARP))
