@@ -2,8 +2,8 @@
 
 Before keeping, of several samples, those the discriminator scores as most real
 (discriminator rejection sampling) is worth building, this measures whether that score
-picks recognisable samples.  Per measured class and support set (the first ``--shots``
-images of a random order), the run's initialisation draws ``--samples`` images from the
+picks recognisable samples.  Per measured class and support set (the run's K shots: the
+first K images of a random order), the run's initialisation draws ``--samples`` images from the
 shots at the run's temperature (as ``adapt`` with 0 steps does); D scores them (a pair
 discriminator beside the shot each came from); the eval's evaluator network says which
 are recognised (nearest class prototype among the measured classes, each class's
@@ -37,7 +37,8 @@ def ranking(run_dir: str, classes: str = "validation", samples: int = 200, suppo
     _, _, cfg, gan, params = load_run(run_dir)
     measured = measured_classes(cfg, classes)
     shots = cfg.shots
-    data, evaluator, _ = held_out_data(cfg, shots, eval_config({**(eval_values or {}), "classes": classes}), measured)
+    ev = eval_config({**(eval_values or {}), "classes": classes})
+    data, evaluator, _ = held_out_data(cfg, shots, ev, measured)
     draw = jax.jit(lambda g, key, support: gan.sample(g, key, samples, support, cfg.algo.sample_temperature))
     score = jax.jit(lambda d, support, x: gan.critic(support)(d, x)[0].reshape(-1))
     rng = np.random.default_rng(seed)
@@ -76,8 +77,7 @@ def main(argv=None) -> int:
     if args.samples < 4 or args.samples % 2 or args.support_sets < 1:
         parser.error("--samples must be even and at least 4, --support-sets at least 1")
     try:
-        result = ranking(args.run_dir, args.classes,
-                         args.samples, args.support_sets, args.seed)
+        result = ranking(args.run_dir, args.classes, args.samples, args.support_sets, args.seed)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
